@@ -1,0 +1,86 @@
+// Command copyguard stops Alibaba Cloud ECS image copies when a policy says
+// so. See the README for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand: it parses its own flags from args and writes
+// to stdout/stderr. A returned exitError sets the exit status without an
+// extra message.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"run":     {"run the worker", runWorker},
+		"demo":    {"show the whole loop on this machine, with embedded NATS and the ECS simulator", runDemo},
+		"policy":  {"check policies (policy check PATH...) or run policy tests (policy test PATH...)", runPolicy},
+		"trigger": {"publish a trigger: trigger TYPE --data JSON", runTrigger},
+		"watch":   {"follow decisions and results", runWatch},
+		"pause":   {"turn every cancel into held, without stopping the workers", runPause},
+		"resume":  {"lift the pause", runResume},
+		"ecssim":  {"serve the ECS API simulator", runECSSim},
+		"bench":   {"measure trigger-to-cancel latency and throughput on this machine", runBench},
+		"version": {"print version, commit and Go version", runVersion},
+	}
+}
+
+// exitError carries an exit status for a failure that was already reported.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var code exitError
+		if errors.As(err, &code) {
+			os.Exit(int(code))
+		}
+		fmt.Fprintln(os.Stderr, "copyguard:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout, cmds)
+		if len(args) == 0 {
+			return exitError(2)
+		}
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		usage(stderr, cmds)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: copyguard COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'copyguard COMMAND -h' for the flags of a command.")
+}
