@@ -77,17 +77,31 @@ var retryableCodes = map[string]bool{
 	"UnknownError":                         true,
 	"OperationConflict":                    true,
 	"LastTokenProcessing":                  true,
+	// CopyImage: the source image is being copied right now; the docs say
+	// to retry later.
+	"OperationDenied.ImageCopying": true,
+}
+
+// unknownCodes are API codes that say the server failed in a way that
+// leaves the effect of the call unknown, whatever the HTTP status (the
+// CopyImage docs list InternalError under 403 as well as 500).
+var unknownCodes = map[string]bool{
+	"InternalError": true,
+	"UnknownError":  true,
 }
 
 // Classify decides, from the error value alone, what a CancelCopyImage
 // error means. The Outcome is set only for ClassOutcome.
 //
 // The rules (ecs-api.md §1 and §4):
-//   - Throttling*, ServiceUnavailable*, InternalError, UnknownError,
-//     OperationConflict, LastTokenProcessing, any 5xx, transport errors,
-//     timeouts and unparseable answers are retryable;
+//   - Throttling*, Rejected.Throttling, ServiceUnavailable*, InternalError,
+//     UnknownError, OperationConflict, LastTokenProcessing,
+//     OperationDenied.ImageCopying (CopyImage), any 5xx, a 429, transport
+//     errors, timeouts, an ended context and unparseable answers are
+//     retryable;
 //   - InvalidImageId.NotFound is already_gone; IncorrectImageStatus is
-//     completed, or not_cancellable when the message says the copy failed;
+//     completed, or not_cancellable when the message says the copy failed
+//     or the image is not a copy;
 //     CancelNotSupported and ImageCreatedNotFromCopy are not_cancellable;
 //   - everything else (auth, signature, bad region, bad parameters, an
 //     unknown 4xx code) is permanent.
@@ -103,8 +117,12 @@ func Classify(err error) (Class, Outcome) {
 	if errors.As(err, &te) {
 		return ClassRetryable, ""
 	}
+	// A context that ended mid-call says nothing about the request itself:
+	// it may or may not have reached the API, and trying again later can
+	// work, so a cancelled context is retryable like a deadline.
 	if errors.Is(err, ErrMalformedResponse) ||
-		errors.Is(err, context.DeadlineExceeded) {
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled) {
 		return ClassRetryable, ""
 	}
 	var ne net.Error
@@ -121,15 +139,21 @@ func classifyAPI(e *APIError) (Class, Outcome) {
 	case e.Code == "InvalidImageId.NotFound":
 		return ClassOutcome, OutcomeAlreadyGone
 	case e.Code == "IncorrectImageStatus":
-		if strings.Contains(strings.ToLower(e.Message), "fail") {
+		// "The Image copy has been failed." and (2016/2017 docs) "The
+		// image is not from copied." will not change; the other messages
+		// ("copied finished", "has completed copy", "not coping") mean
+		// the copy is over.
+		msg := strings.ToLower(e.Message)
+		if strings.Contains(msg, "fail") || strings.Contains(msg, "not from cop") {
 			return ClassOutcome, OutcomeNotCancellable
 		}
 		return ClassOutcome, OutcomeCompleted
 	case e.Code == "CancelNotSupported", e.Code == "ImageCreatedNotFromCopy":
 		return ClassOutcome, OutcomeNotCancellable
-	case e.HTTPStatus >= 500:
+	case e.HTTPStatus >= 500, e.HTTPStatus == 429:
 		// A 5xx with an unknown code, or with no code at all (an HTML page
-		// from a proxy), is the server's trouble, not the request's.
+		// from a proxy), is the server's trouble, not the request's; a 429
+		// is throttling whatever the body says.
 		return ClassRetryable, ""
 	}
 	return ClassPermanent, ""
@@ -137,7 +161,8 @@ func classifyAPI(e *APIError) (Class, Outcome) {
 
 // OutcomeUnknown reports whether a failed call may nevertheless have taken
 // effect: the request may have reached the API and been carried out
-// (timeouts, dropped connections, 5xx, an unparseable 2xx). After such an
+// (timeouts, dropped connections, an ended context, 5xx, InternalError or
+// UnknownError with any status, an unparseable 2xx). After such an
 // error a repeated cancel that answers InvalidImageId.NotFound means the
 // earlier call cancelled the copy.
 func OutcomeUnknown(err error) bool {
@@ -146,7 +171,7 @@ func OutcomeUnknown(err error) bool {
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.HTTPStatus >= 500
+		return apiErr.HTTPStatus >= 500 || unknownCodes[apiErr.Code]
 	}
 	c, _ := Classify(err)
 	return c == ClassRetryable

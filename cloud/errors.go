@@ -23,7 +23,8 @@ func (e *APIError) Error() string {
 	}
 	msg := e.Message
 	if len(msg) > 200 {
-		msg = msg[:200] + "..."
+		// Cut on a rune boundary so the text stays valid UTF-8.
+		msg = strings.ToValidUTF8(msg[:200], "") + "..."
 	}
 	if msg == "" {
 		return code
@@ -64,10 +65,14 @@ type TransportError struct {
 }
 
 func (e *TransportError) Error() string {
-	if e.Timeout {
-		return e.Op + ": timeout: " + e.Err.Error()
+	cause := "<nil>"
+	if e.Err != nil {
+		cause = e.Err.Error()
 	}
-	return e.Op + ": transport: " + e.Err.Error()
+	if e.Timeout {
+		return e.Op + ": timeout: " + cause
+	}
+	return e.Op + ": transport: " + cause
 }
 
 func (e *TransportError) Unwrap() error { return e.Err }
