@@ -1,0 +1,114 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ConnConfig says how to reach NATS. Auth comes from the usual NATS_*
+// environment variables (see AuthFromEnv).
+type ConnConfig struct {
+	URL  string // comma-separated server URLs
+	Name string // connection name shown by the server
+	Auth Auth
+	// OnEvent, if set, is told about disconnects, reconnects and async errors.
+	OnEvent func(event string, err error)
+}
+
+// Auth holds the credentials the nats CLI also reads from the environment.
+type Auth struct {
+	Creds, NKey, Cert, Key, CA, User, Password, Token string
+}
+
+// AuthFromEnv reads NATS_CREDS, NATS_NKEY, NATS_CERT, NATS_KEY, NATS_CA,
+// NATS_USER, NATS_PASSWORD and NATS_TOKEN.
+func AuthFromEnv() Auth {
+	return Auth{
+		Creds: os.Getenv("NATS_CREDS"), NKey: os.Getenv("NATS_NKEY"),
+		Cert: os.Getenv("NATS_CERT"), Key: os.Getenv("NATS_KEY"), CA: os.Getenv("NATS_CA"),
+		User: os.Getenv("NATS_USER"), Password: os.Getenv("NATS_PASSWORD"),
+		Token: os.Getenv("NATS_TOKEN"),
+	}
+}
+
+// Options turns the credentials into nats.go options.
+func (a Auth) Options() ([]nats.Option, error) {
+	var opts []nats.Option
+	if a.Creds != "" {
+		opts = append(opts, nats.UserCredentials(a.Creds))
+	}
+	if a.NKey != "" {
+		o, err := nats.NkeyOptionFromSeed(a.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey %s: %w", a.NKey, err)
+		}
+		opts = append(opts, o)
+	}
+	if (a.Cert == "") != (a.Key == "") {
+		return nil, errors.New("nats tls: NATS_CERT and NATS_KEY go together")
+	}
+	if a.Cert != "" {
+		opts = append(opts, nats.ClientCert(a.Cert, a.Key))
+	}
+	if a.CA != "" {
+		opts = append(opts, nats.RootCAs(a.CA))
+	}
+	if a.User != "" {
+		opts = append(opts, nats.UserInfo(a.User, a.Password))
+	}
+	if a.Token != "" {
+		opts = append(opts, nats.Token(a.Token))
+	}
+	return opts, nil
+}
+
+// Connect dials NATS and keeps reconnecting forever, with jitter, so a
+// NATS restart pauses the worker instead of ending it. The first connect
+// must succeed: a worker that never saw its server is misconfigured.
+func Connect(cfg ConnConfig) (*nats.Conn, error) {
+	if strings.TrimSpace(cfg.URL) == "" {
+		return nil, errors.New("connect nats: empty url")
+	}
+	opts, err := cfg.Auth.Options()
+	if err != nil {
+		return nil, err
+	}
+	event := cfg.OnEvent
+	if event == nil {
+		event = func(string, error) {}
+	}
+	opts = append(opts,
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { event("disconnected", err) }),
+		nats.ReconnectHandler(func(*nats.Conn) { event("reconnected", nil) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { event("async_error", err) }),
+	)
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s: %w", redactURL(cfg.URL), err)
+	}
+	return nc, nil
+}
+
+// redactURL hides passwords in nats://user:pass@host URLs.
+func redactURL(u string) string {
+	parts := strings.Split(u, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			scheme := ""
+			if k := strings.Index(p, "://"); k >= 0 && k < at {
+				scheme = p[:k+3]
+			}
+			parts[i] = scheme + "***@" + p[at+1:]
+		}
+	}
+	return strings.Join(parts, ",")
+}

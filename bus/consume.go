@@ -1,0 +1,124 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/copyguard/copyguard/worker"
+)
+
+// Handler is one of the worker's message handlers.
+type Handler func(ctx context.Context, m worker.Msg) worker.Verdict
+
+// ConsumeConfig tunes one consumer loop.
+type ConsumeConfig struct {
+	Name    string // for logs
+	Workers int    // handlers at once; also the client-side prefetch
+	// Heartbeat is how often a running handler tells the server the message
+	// is in progress; keep it well under the consumer's AckWait.
+	Heartbeat time.Duration
+	Logger    *zap.Logger
+}
+
+// Consume feeds messages of a durable consumer to h with cfg.Workers
+// handlers at once, and settles each as h says. When ctx ends it stops
+// pulling, lets the prefetched messages and running handlers finish, and
+// returns. Handlers get a context that ends only when stop is closed, so
+// a graceful stop can give in-flight work a bounded time.
+func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer, cfg ConsumeConfig, h Handler) error {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 10 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	// Prefetch no more than the handlers can take: a prefetched message's
+	// AckWait is already running (nats.md §2 pitfall).
+	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Workers))
+	if err != nil {
+		return err
+	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-hctx.Done():
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		it.Drain()
+	}()
+
+	msgs := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range msgs {
+				handle(hctx, m, cfg.Heartbeat, h, log)
+			}
+		}()
+	}
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				break
+			}
+			log.Warn("consumer", zap.String("consumer", cfg.Name), zap.Error(err))
+			continue
+		}
+		msgs <- m
+	}
+	close(msgs)
+	wg.Wait()
+	return nil
+}
+
+func handle(ctx context.Context, m jetstream.Msg, hb time.Duration, h Handler, log *zap.Logger) {
+	delivered := 1
+	if md, err := m.Metadata(); err == nil {
+		delivered = int(md.NumDelivered)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(hb)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	v := h(ctx, worker.Msg{Subject: m.Subject(), Data: m.Data(), Delivered: delivered, InProgress: func() { _ = m.InProgress() }})
+	var err error
+	switch v.Kind {
+	case worker.Ack:
+		err = m.Ack()
+	case worker.Nak:
+		err = m.NakWithDelay(v.Delay)
+	case worker.Term:
+		err = m.TermWithReason(v.Reason)
+	}
+	if err != nil {
+		// The server redelivers after AckWait; the claim makes that harmless.
+		log.Warn("settle message", zap.String("subject", m.Subject()), zap.Stringer("verdict", v.Kind), zap.Error(err))
+	}
+}

@@ -1,0 +1,25 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher publishes to JetStream with a Nats-Msg-Id, waiting for the
+// stream's ack: an event is stored (or known to be a duplicate) when
+// Publish returns nil.
+type Publisher struct{ JS jetstream.JetStream }
+
+// Publish implements worker.Publisher.
+func (p Publisher) Publish(ctx context.Context, subject, msgID string, body []byte) error {
+	m := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	m.Header.Set("Content-Type", "application/cloudevents+json")
+	_, err := p.JS.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	return nil
+}

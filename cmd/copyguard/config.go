@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/copyguard/copyguard/internal/app"
+)
+
+// setting is one knob of copyguard run: a flag, a config-file key (the
+// flag with "_" for "-") and a COPYGUARD_ variable. Precedence, lowest
+// first: default, config file, environment, flag.
+type setting struct {
+	name, help string
+	set        func(string) error
+	list       bool // repeatable flag / YAML list / comma list
+	boolean    bool
+	show       func() string
+}
+
+func (s setting) key() string { return strings.ReplaceAll(s.name, "-", "_") }
+func (s setting) env() string { return "COPYGUARD_" + strings.ToUpper(s.key()) }
+
+func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+func list(p *[]string) func(string) error {
+	return func(v string) error {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*p = append(*p, s)
+			}
+		}
+		return nil
+	}
+}
+func integer(p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*p = n
+		return nil
+	}
+}
+func float(p *float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		*p = f
+		return nil
+	}
+}
+func boolean(p *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*p = b
+		return nil
+	}
+}
+func duration(p *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (like 30s, 5m, 2h)", v)
+		}
+		*p = d
+		return nil
+	}
+}
+
+func settings(c *app.Config) []setting {
+	s := func(name, help string, set func(string) error, show func() string) setting {
+		return setting{name: name, help: help, set: set, show: show}
+	}
+	return []setting{
+		{name: "policy", help: "policy file or directory (repeatable)", set: list(&c.PolicyPaths), list: true, show: func() string { return strings.Join(c.PolicyPaths, ",") }},
+		s("nats-url", "NATS server URL(s), comma separated; empty starts an embedded server", str(&c.NATSURL), func() string { return c.NATSURL }),
+		s("data-dir", "embedded NATS server's JetStream store", str(&c.DataDir), func() string { return c.DataDir }),
+		s("nats-host", "embedded NATS server's listen host", str(&c.NATSHost), func() string { return c.NATSHost }),
+		s("nats-port", "embedded NATS server's port (-1: any free port)", integer(&c.NATSPort), func() string { return strconv.Itoa(c.NATSPort) }),
+		s("subject-prefix", "prefix of every subject, stream and bucket", str(&c.SubjectPrefix), func() string { return c.SubjectPrefix }),
+		{name: "regions", help: "regions whose copies are discovered with DescribeImages, comma separated", set: list(&c.Regions), list: true, show: func() string { return strings.Join(c.Regions, ",") }},
+		s("ecs-endpoint", "override the ECS endpoint, host[:port], for all regions", str(&c.ECSEndpoint), func() string { return c.ECSEndpoint }),
+		{name: "ecs-insecure", help: "allow plain HTTP to the ECS endpoint (simulator, tests)", set: boolean(&c.ECSInsecure), boolean: true, show: func() string { return strconv.FormatBool(c.ECSInsecure) }},
+		s("qps", "CancelCopyImage calls per second per region", float(&c.QPS), func() string { return fmt.Sprint(c.QPS) }),
+		s("burst", "token bucket burst per region", integer(&c.Burst), func() string { return strconv.Itoa(c.Burst) }),
+		{name: "dry-run", help: "plan only, never cancel", set: boolean(&c.DryRun), boolean: true, show: func() string { return strconv.FormatBool(c.DryRun) }},
+		s("http-addr", "metrics and health address (empty: off)", str(&c.HTTPAddr), func() string { return c.HTTPAddr }),
+		s("instance-id", "name of this replica in results", str(&c.InstanceID), func() string { return c.InstanceID }),
+		s("log-format", "json or console", str(&c.LogFormat), func() string { return c.LogFormat }),
+		s("log-level", "debug, info, warn or error", str(&c.LogLevel), func() string { return c.LogLevel }),
+		s("trigger-workers", "triggers decided at once", integer(&c.TriggerWorkers), func() string { return strconv.Itoa(c.TriggerWorkers) }),
+		s("job-workers", "copies acted on at once", integer(&c.JobWorkers), func() string { return strconv.Itoa(c.JobWorkers) }),
+		s("max-attempts", "CancelCopyImage attempts per copy", integer(&c.MaxAttempts), func() string { return strconv.Itoa(c.MaxAttempts) }),
+		s("max-retry-time", "total time to keep retrying one copy", duration(&c.MaxRetryTime), func() string { return c.MaxRetryTime.String() }),
+		s("call-timeout", "timeout of one CancelCopyImage call", duration(&c.CallTimeout), func() string { return c.CallTimeout.String() }),
+		s("reconcile-every", "DescribeImages inventory reconcile interval", duration(&c.ReconcileEvery), func() string { return c.ReconcileEvery.String() }),
+		s("shutdown-timeout", "how long SIGTERM waits for in-flight work", duration(&c.ShutdownTimeout), func() string { return c.ShutdownTimeout.String() }),
+		s("max-body-size", "largest accepted input event, bytes", integer(&c.MaxBodySize), func() string { return strconv.Itoa(c.MaxBodySize) }),
+		s("claim-ttl", "how long a copy's claim is remembered", duration(&c.ClaimTTL), func() string { return c.ClaimTTL.String() }),
+		s("event-max-age", "how long decisions and results are kept", duration(&c.EventMaxAge), func() string { return c.EventMaxAge.String() }),
+		s("replicas", "JetStream replicas of streams and buckets (1, 3, 5)", integer(&c.Replicas), func() string { return strconv.Itoa(c.Replicas) }),
+	}
+}
+
+// flagValue lets a setting be a flag.
+type flagValue struct{ s setting }
+
+func (f flagValue) String() string {
+	if f.s.show == nil {
+		return ""
+	}
+	return f.s.show()
+}
+func (f flagValue) Set(v string) error { return f.s.set(v) }
+func (f flagValue) IsBoolFlag() bool   { return f.s.boolean }
+
+// loadConfig builds the run configuration from defaults, --config FILE,
+// COPYGUARD_* variables and flags, and reports every problem at once.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, error) {
+	cfg := app.Defaults()
+	fs := flag.NewFlagSet("copyguard run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "YAML config file (keys are the flag names with _ for -)")
+	// Flags are parsed into a scratch config first, so that the file and
+	// the environment can be applied underneath them.
+	var scratch app.Config
+	for _, s := range settings(&scratch) {
+		fs.Var(flagValue{s}, s.name, s.help+" [$"+s.env()+"]")
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *configFile == "" {
+		*configFile = getenv("COPYGUARD_CONFIG")
+	}
+	var errs []error
+	target := settings(&cfg)
+	if *configFile != "" {
+		errs = append(errs, applyFile(*configFile, target)...)
+	}
+	for _, s := range target {
+		if v := getenv(s.env()); v != "" {
+			if s.list {
+				s.reset(&cfg)
+			}
+			if err := s.set(v); err != nil {
+				errs = append(errs, fmt.Errorf("$%s: %w", s.env(), err))
+			}
+		}
+	}
+	byName := map[string]setting{}
+	for _, s := range target {
+		byName[s.name] = s
+	}
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		s, ok := byName[f.Name]
+		if !ok {
+			return
+		}
+		if s.list {
+			s.reset(&cfg)
+		}
+		if err := s.set(f.Value.String()); err != nil && flagErr == nil {
+			flagErr = fmt.Errorf("--%s: %w", f.Name, err)
+		}
+	})
+	errs = append(errs, flagErr)
+	if err := errors.Join(errs...); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// reset empties a list setting, so a higher layer replaces a lower one
+// instead of adding to it.
+func (s setting) reset(c *app.Config) {
+	switch s.name {
+	case "policy":
+		c.PolicyPaths = nil
+	case "regions":
+		c.Regions = nil
+	}
+}
+
+func applyFile(path string, target []setting) []error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return []error{fmt.Errorf("--config: %w", err)}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return []error{fmt.Errorf("%s: %w", path, err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return []error{fmt.Errorf("%s:%d:%d: want a mapping of settings", path, root.Line, root.Column)}
+	}
+	byKey := map[string]setting{}
+	for _, s := range target {
+		byKey[s.key()] = s
+	}
+	var errs []error
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		s, ok := byKey[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: unknown setting %q", path, k.Line, k.Column, k.Value))
+			continue
+		}
+		vals := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			if !s.list {
+				errs = append(errs, fmt.Errorf("%s:%d:%d: %s: want a single value, not a list", path, v.Line, v.Column, k.Value))
+				continue
+			}
+			vals = v.Content
+		}
+		for _, n := range vals {
+			if n.Kind != yaml.ScalarNode {
+				errs = append(errs, fmt.Errorf("%s:%d:%d: %s: want a scalar value", path, n.Line, n.Column, k.Value))
+				continue
+			}
+			if err := s.set(n.Value); err != nil {
+				errs = append(errs, fmt.Errorf("%s:%d:%d: %s: %w", path, n.Line, n.Column, k.Value, err))
+			}
+		}
+	}
+	return errs
+}

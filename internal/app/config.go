@@ -1,0 +1,113 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Config is everything copyguard run can be told. Field comments name the
+// flag; the config-file key is the flag with "_" for "-", and the
+// environment variable is COPYGUARD_ and the key in upper case.
+type Config struct {
+	PolicyPaths   []string // --policy
+	NATSURL       string   // --nats-url; empty = embedded server
+	DataDir       string   // --data-dir
+	NATSHost      string   // --nats-host (embedded)
+	NATSPort      int      // --nats-port (embedded; -1 = any free port)
+	SubjectPrefix string   // --subject-prefix
+	Regions       []string // --regions
+	ECSEndpoint   string   // --ecs-endpoint
+	ECSInsecure   bool     // --ecs-insecure
+	QPS           float64  // --qps
+	Burst         int      // --burst
+	DryRun        bool     // --dry-run
+	HTTPAddr      string   // --http-addr; empty = no HTTP server
+	InstanceID    string   // --instance-id
+	LogFormat     string   // --log-format json|console
+	LogLevel      string   // --log-level
+
+	TriggerWorkers  int           // --trigger-workers
+	JobWorkers      int           // --job-workers
+	MaxAttempts     int           // --max-attempts
+	MaxRetryTime    time.Duration // --max-retry-time
+	CallTimeout     time.Duration // --call-timeout
+	ReconcileEvery  time.Duration // --reconcile-every
+	ShutdownTimeout time.Duration // --shutdown-timeout
+	MaxBodySize     int           // --max-body-size
+	ClaimTTL        time.Duration // --claim-ttl
+	EventMaxAge     time.Duration // --event-max-age
+	Replicas        int           // --replicas (streams and buckets)
+
+	// Static ECS credentials, for tests and the demo only: in production
+	// the SDK's credential chain is used (ALIBABA_CLOUD_* variables, profile
+	// files, ECS RAM role, OIDC). Never read from flags, so a secret does
+	// not end up in a process listing.
+	ECSAccessKeyID, ECSAccessKeySecret string
+}
+
+// Defaults returns the configuration copyguard run starts from.
+func Defaults() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "copyguard"
+	}
+	return Config{
+		DataDir: "copyguard-data", NATSHost: "127.0.0.1", NATSPort: 4222,
+		SubjectPrefix: "copyguard", QPS: 10, Burst: 1,
+		HTTPAddr: "127.0.0.1:9090", InstanceID: fmt.Sprintf("%s-%d", host, os.Getpid()),
+		LogFormat: "json", LogLevel: "info",
+		TriggerWorkers: 32, JobWorkers: 64, MaxAttempts: 8, MaxRetryTime: 2 * time.Minute,
+		CallTimeout: 10 * time.Second, ReconcileEvery: time.Minute, ShutdownTimeout: 20 * time.Second,
+		MaxBodySize: 64 << 10, ClaimTTL: 7 * 24 * time.Hour, EventMaxAge: 7 * 24 * time.Hour, Replicas: 1,
+	}
+}
+
+// Validate reports every problem at once, each naming its flag.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: "+format, append([]any{flag}, args...)...))
+	}
+	if len(c.PolicyPaths) == 0 {
+		bad("policy", "at least one policy file or directory is required")
+	}
+	if c.NATSURL == "" && c.DataDir == "" {
+		bad("data-dir", "required for the embedded NATS server")
+	}
+	if c.SubjectPrefix == "" {
+		bad("subject-prefix", "empty")
+	}
+	if c.QPS <= 0 {
+		bad("qps", "%v: must be > 0", c.QPS)
+	}
+	if c.Burst < 1 {
+		bad("burst", "%d: must be >= 1", c.Burst)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		bad("log-format", "%q: want json or console", c.LogFormat)
+	}
+	if c.TriggerWorkers < 1 || c.JobWorkers < 1 {
+		bad("trigger-workers/job-workers", "must be >= 1")
+	}
+	if c.MaxAttempts < 1 {
+		bad("max-attempts", "%d: must be >= 1", c.MaxAttempts)
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"max-retry-time", c.MaxRetryTime}, {"call-timeout", c.CallTimeout}, {"reconcile-every", c.ReconcileEvery},
+		{"shutdown-timeout", c.ShutdownTimeout}, {"claim-ttl", c.ClaimTTL}, {"event-max-age", c.EventMaxAge}} {
+		if d.v <= 0 {
+			bad(d.flag, "%v: must be > 0", d.v)
+		}
+	}
+	if c.InstanceID == "" {
+		bad("instance-id", "empty")
+	}
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		bad("replicas", "%d: want 1, 3 or 5", c.Replicas)
+	}
+	return errors.Join(errs...)
+}
