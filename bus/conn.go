@@ -16,7 +16,8 @@ type ConnConfig struct {
 	URL  string // comma-separated server URLs
 	Name string // connection name shown by the server
 	Auth Auth
-	// OnEvent, if set, is told about disconnects, reconnects and async errors.
+	// OnEvent, if set, is told about disconnects, reconnects, async errors
+	// and the final close ("disconnected", "reconnected", "async_error", "closed").
 	OnEvent func(event string, err error)
 }
 
@@ -89,6 +90,7 @@ func Connect(cfg ConnConfig) (*nats.Conn, error) {
 		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { event("disconnected", err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { event("reconnected", nil) }),
+		nats.ClosedHandler(func(*nats.Conn) { event("closed", nil) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { event("async_error", err) }),
 	)
 	nc, err := nats.Connect(cfg.URL, opts...)

@@ -24,7 +24,7 @@ type Result struct {
 	Policies     []string   `json:"policies"`
 	ImageID      string     `json:"image_id"`
 	Region       string     `json:"region"`
-	SourceRegion string     `json:"source_region,omitempty"`
+	SourceRegion string     `json:"source_region"`
 	Attempts     int        `json:"attempts"`
 	RequestID    string     `json:"request_id,omitempty"`
 	ErrorCode    string     `json:"error_code,omitempty"`

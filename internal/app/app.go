@@ -37,6 +37,8 @@ type App struct {
 
 	embedded *server.Server
 	httpSrv  *http.Server
+	client   *ecs.Client
+	closed   chan struct{} // closed when the NATS connection is closed
 
 	cancelWork context.CancelFunc // stops pulling new messages
 	stopHard   chan struct{}      // cancels in-flight handlers
@@ -58,7 +60,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	a = &App{cfg: cfg, log: log, stopHard: make(chan struct{}), errc: make(chan error, 8), ready: make(chan struct{})}
+	a = &App{cfg: cfg, log: log, stopHard: make(chan struct{}), errc: make(chan error, 8), ready: make(chan struct{}), closed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.closeConn()
@@ -79,7 +81,13 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 		log.Info("embedded nats started", zap.String("url", a.NATSURL), zap.String("data_dir", cfg.DataDir))
 	}
 	a.NC, err = bus.Connect(bus.ConnConfig{URL: a.NATSURL, Name: "copyguard " + cfg.InstanceID, Auth: bus.AuthFromEnv(),
-		OnEvent: func(ev string, err error) { log.Warn("nats "+ev, zap.Error(err)) }})
+		OnEvent: func(ev string, err error) {
+			if ev == "closed" {
+				close(a.closed)
+				return
+			}
+			log.Warn("nats "+ev, zap.Error(err))
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +101,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	client, err := ecs.New(ecs.Config{Endpoint: cfg.ECSEndpoint, Insecure: cfg.ECSInsecure,
+	a.client, err = ecs.New(ecs.Config{Endpoint: cfg.ECSEndpoint, Insecure: cfg.ECSInsecure,
 		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret,
 		ReadTimeout: cfg.CallTimeout})
 	if err != nil {
@@ -107,7 +115,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 		registerer = reg
 	}
 	a.Worker, err = worker.New(worker.Config{
-		Policies: set, Canceller: client, Lister: client, Publisher: bus.Publisher{JS: js},
+		Policies: set, Canceller: a.client, Lister: a.client, Publisher: bus.Publisher{JS: js},
 		Claims: bus.KV{B: a.Topo.Claims}, Copies: bus.KV{B: a.Topo.Copies}, Conditions: bus.KV{B: a.Topo.Conditions},
 		Prefix: cfg.SubjectPrefix, Instance: cfg.InstanceID, Regions: cfg.Regions, DryRun: cfg.DryRun,
 		MaxBodySize: cfg.MaxBodySize, QPS: cfg.QPS, Burst: cfg.Burst,
@@ -267,11 +275,16 @@ func (a *App) Stop() {
 func (a *App) closeConn() {
 	if a.NC != nil {
 		// Drain flushes pending publishes and acks before closing.
-		_ = a.NC.Drain()
-		for i := 0; i < 100 && !a.NC.IsClosed(); i++ {
-			time.Sleep(20 * time.Millisecond)
+		if err := a.NC.Drain(); err == nil {
+			select {
+			case <-a.closed:
+			case <-time.After(5 * time.Second):
+			}
 		}
 		a.NC.Close()
+	}
+	if a.client != nil {
+		a.client.Close()
 	}
 	if a.embedded != nil {
 		a.embedded.Shutdown()

@@ -135,15 +135,24 @@ func (e *env) observe() {
 			if want := "copyguard.result." + r.Outcome; m.Subject() != want {
 				e.t.Errorf("result on %s, want %s", m.Subject(), want)
 			}
+			if err := r.Validate(); err != nil {
+				e.t.Errorf("invalid result %+v: %v", r, err)
+			}
 			k := r.Region + "/" + r.ImageID
 			e.results[k] = append(e.results[k], r)
 		case event.TypeDecision:
 			var d event.Decision
 			mustUnmarshal(e.t, ev.Data, &d)
+			if err := d.Validate(); err != nil {
+				e.t.Errorf("invalid decision %+v: %v", d, err)
+			}
 			e.decisions = append(e.decisions, d)
 		case event.TypeRejected:
 			var r event.Rejected
 			mustUnmarshal(e.t, ev.Data, &r)
+			if err := r.Validate(); err != nil {
+				e.t.Errorf("invalid rejection %+v: %v", r, err)
+			}
 			e.rejected = append(e.rejected, r)
 		}
 	})
