@@ -9,7 +9,8 @@
 // the copy state machine Waiting → Creating (Progress) → Available |
 // CreateFailed computed lazily from an injectable clock, deletion on cancel,
 // and fault injection (throttling, 5xx, non-JSON 502, latency, dropped
-// connections, per-image scripted answers).
+// connections, per-image scripted answers, among them an answer lost or held
+// back after the action took effect).
 //
 // A request is handled in this order, each step answering on failure:
 //

@@ -78,13 +78,24 @@ func (s *Server) SetFaults(f Faults) {
 
 // Answer is one scripted reply, queued with Script.
 //
-// Exactly one behaviour applies, in this order of precedence: Drop closes
-// the connection; Pass lets the real handler answer; Raw answers Status
-// (default 502) with that non-JSON body; Code answers Status (default 400)
-// with a JSON error; a 2xx Status alone answers {"RequestId"} without
-// touching any state (a success that did nothing); any other Status alone
-// answers a JSON error with code "InternalError". An Answer with none of
-// these set behaves like Pass. Delay, in real time, comes first in all cases.
+// Exactly one behaviour applies, in this order of precedence: Pass with
+// Drop runs the real action and then closes the connection without an
+// answer (the effect took place but the answer was lost); Drop alone closes
+// the connection without running the action; Pass lets the real handler
+// answer; Raw answers Status (default 502) with that non-JSON body; Code
+// answers Status (default 400) with a JSON error; a 2xx Status alone
+// answers {"RequestId"} without touching any state (a success that did
+// nothing); any other Status alone answers a JSON error with code
+// "InternalError". An Answer with none of Drop, Raw, Code and Status set
+// behaves like Pass.
+//
+// Delay, in real time, comes first by default, before the action runs, so a
+// client that gives up during it leaves no effect behind. With DelayAfter,
+// an Answer that runs the real action (Pass, or one that behaves like it)
+// runs it at once and waits Delay afterwards, before answering or, with
+// Drop, closing the connection: a client whose timeout fires during the
+// wait sees no answer although the action took effect. For an Answer that
+// runs no action DelayAfter changes nothing.
 type Answer struct {
 	Status        int
 	Code, Message string
@@ -92,6 +103,7 @@ type Answer struct {
 	Drop          bool
 	Raw           string
 	Pass          bool
+	DelayAfter    bool
 }
 
 // Script queues answers for the next requests whose ImageId names imageID,
@@ -104,15 +116,24 @@ func (s *Server) Script(imageID string, answers ...Answer) {
 }
 
 func (s *Server) play(w http.ResponseWriter, r *http.Request, reqID string, p map[string]string, a Answer) {
-	if !pause(r, a.Delay) {
+	acts := a.Pass || (!a.Drop && a.Raw == "" && a.Code == "" && a.Status == 0)
+	if !(acts && a.DelayAfter) && !pause(r, a.Delay) {
 		return
 	}
 	region := p["RegionId"]
 	switch {
+	case acts:
+		body, aerr := s.act(reqID, p)
+		if a.DelayAfter && !pause(r, a.Delay) {
+			return // the client gave up; the action took effect all the same
+		}
+		if a.Drop {
+			drop(w)
+			return
+		}
+		reply(w, reqID, region, body, aerr)
 	case a.Drop:
 		drop(w)
-	case a.Pass:
-		s.handle(w, reqID, p)
 	case a.Raw != "":
 		writeRaw(w, orDefault(a.Status, http.StatusBadGateway), a.Raw)
 	case a.Code != "":
@@ -123,10 +144,8 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request, reqID string, p ma
 		writeError(w, reqID, region, errorf(orDefault(a.Status, http.StatusBadRequest), a.Code, "%s", msg))
 	case a.Status >= 200 && a.Status < 300:
 		writeJSON(w, a.Status, reqID, struct{ RequestId string }{reqID})
-	case a.Status != 0:
-		writeError(w, reqID, region, &apiError{Status: a.Status, Code: CodeInternalError, Message: "Scripted answer."})
 	default:
-		s.handle(w, reqID, p)
+		writeError(w, reqID, region, &apiError{Status: a.Status, Code: CodeInternalError, Message: "Scripted answer."})
 	}
 }
 

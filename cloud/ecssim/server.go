@@ -196,13 +196,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handle runs the action itself, after signature and faults.
+// handle runs the action itself, after signature and faults, and answers.
 func (s *Server) handle(w http.ResponseWriter, reqID string, p map[string]string) {
+	body, aerr := s.act(reqID, p)
+	reply(w, reqID, p["RegionId"], body, aerr)
+}
+
+// act runs the action and returns its answer without writing it, so that a
+// scripted Answer can let the action take effect and then lose the answer.
+func (s *Server) act(reqID string, p map[string]string) (body any, aerr *apiError) {
 	region := p["RegionId"]
-	var (
-		body any
-		aerr *apiError
-	)
 	// The codes for a wrong Version or Format are not documented for ECS;
 	// InvalidVersion is what the POP gateway is reported to send.
 	switch {
@@ -226,6 +229,11 @@ func (s *Server) handle(w http.ResponseWriter, reqID string, p map[string]string
 				"Specified api is not found, please check your url and method.")
 		}
 	}
+	return body, aerr
+}
+
+// reply writes what act returned.
+func reply(w http.ResponseWriter, reqID, region string, body any, aerr *apiError) {
 	if aerr != nil {
 		writeError(w, reqID, region, aerr)
 		return
