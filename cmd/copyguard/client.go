@@ -64,6 +64,19 @@ func (c *clientFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
 	return nc, js, nil
 }
 
+// parseFlags parses a command that takes no positional arguments. The
+// flag package stops at the first one and ignores the flags after it, so
+// "pause now --nats-url X" would go to the default NATS: refuse it.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
 // splitPositional lets positional arguments come before or after flags.
 func splitPositional(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
@@ -102,16 +115,19 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !event.ValidTriggerType(typ) {
 		return fmt.Errorf("trigger type %q: want dot-separated words of a-z, 0-9, _ and -", typ)
 	}
-	var d map[string]any
-	if err := json.Unmarshal([]byte(*data), &d); err != nil {
-		return fmt.Errorf("--data: not a JSON object: %w", err)
+	// The data goes out as written, not through a map[string]any: that
+	// would drop duplicate keys and round integers beyond 2^53, both of
+	// which the worker refuses, and DecodeTrigger below must see what the
+	// worker will see.
+	if !json.Valid([]byte(*data)) {
+		return fmt.Errorf("--data: not valid JSON: %s", *data)
 	}
 	if *id == "" {
 		*id = fmt.Sprintf("cli-%d-%d", time.Now().UnixNano(), os.Getpid())
 	}
-	ev, err := event.New(typ, *source, *id, *subject, time.Now().UTC(), d)
+	ev, err := event.New(typ, *source, *id, *subject, time.Now().UTC(), json.RawMessage(*data))
 	if err != nil {
-		return err
+		return fmt.Errorf("trigger %s: %w", typ, err)
 	}
 	// Check the trigger the way the worker will, so a typo fails here.
 	if _, _, err := event.DecodeTrigger(ev); err != nil {
@@ -156,7 +172,7 @@ func setPause(ctx context.Context, args []string, paused bool, stdout, stderr io
 	var cf clientFlags
 	cf.register(fs)
 	reason := fs.String("reason", "", "why (shown in held results)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}

@@ -116,33 +116,64 @@ func settings(c *app.Config) []setting {
 	}
 }
 
-// flagValue lets a setting be a flag.
-type flagValue struct{ s setting }
+// flagValue lets a setting be a flag. It only records what was given:
+// the values are applied after the file and the environment, so that a
+// bad flag value is reported together with every other problem instead of
+// stopping the parse with a page of usage.
+type flagValue struct {
+	s    setting
+	def  string   // the default, for -h
+	vals []string // as given, in order
+}
 
-func (f flagValue) String() string {
-	if f.s.show == nil {
+func (f *flagValue) String() string {
+	if f == nil {
 		return ""
 	}
-	return f.s.show()
+	if len(f.vals) == 0 {
+		return f.def
+	}
+	return strings.Join(f.vals, ",")
 }
-func (f flagValue) Set(v string) error { return f.s.set(v) }
-func (f flagValue) IsBoolFlag() bool   { return f.s.boolean }
+
+func (f *flagValue) Set(v string) error {
+	if !f.s.list {
+		f.vals = f.vals[:0]
+	}
+	f.vals = append(f.vals, v)
+	return nil
+}
+
+func (f *flagValue) IsBoolFlag() bool { return f.s.boolean }
+
+// errUsage marks a command line the flag package could not parse; it has
+// already printed the problem and the flags.
+var errUsage = errors.New("usage")
 
 // loadConfig builds the run configuration from defaults, --config FILE,
-// COPYGUARD_* variables and flags, and reports every problem at once.
+// COPYGUARD_* variables and flags, and reports every problem at once:
+// unreadable values from any layer and the problems Validate finds.
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, error) {
 	cfg := app.Defaults()
 	fs := flag.NewFlagSet("copyguard run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configFile := fs.String("config", "", "YAML config file (keys are the flag names with _ for -)")
-	// Flags are parsed into a scratch config first, so that the file and
-	// the environment can be applied underneath them.
-	var scratch app.Config
-	for _, s := range settings(&scratch) {
-		fs.Var(flagValue{s}, s.name, s.help+" [$"+s.env()+"]")
+	configFile := fs.String("config", "", "YAML config file (keys are the flag names with _ for -) [$COPYGUARD_CONFIG]")
+	defaults := app.Defaults()
+	target := settings(&cfg)
+	given := make([]*flagValue, len(target))
+	for i, s := range settings(&defaults) {
+		def := s.show()
+		if s.boolean && def == "false" {
+			def = "" // -h prints no "(default false)"
+		}
+		given[i] = &flagValue{s: target[i], def: def}
+		fs.Var(given[i], s.name, s.help+" [$"+s.env()+"]")
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -151,7 +182,6 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (ap
 		*configFile = getenv("COPYGUARD_CONFIG")
 	}
 	var errs []error
-	target := settings(&cfg)
 	if *configFile != "" {
 		errs = append(errs, applyFile(*configFile, target)...)
 	}
@@ -165,28 +195,23 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (ap
 			}
 		}
 	}
-	byName := map[string]setting{}
-	for _, s := range target {
-		byName[s.name] = s
+	for _, f := range given {
+		if len(f.vals) == 0 {
+			continue
+		}
+		if f.s.list {
+			f.s.reset(&cfg)
+		}
+		for _, v := range f.vals {
+			if err := f.s.set(v); err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", f.s.name, err))
+			}
+		}
 	}
-	var flagErr error
-	fs.Visit(func(f *flag.Flag) {
-		s, ok := byName[f.Name]
-		if !ok {
-			return
-		}
-		if s.list {
-			s.reset(&cfg)
-		}
-		if err := s.set(f.Value.String()); err != nil && flagErr == nil {
-			flagErr = fmt.Errorf("--%s: %w", f.Name, err)
-		}
-	})
-	errs = append(errs, flagErr)
-	if err := errors.Join(errs...); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	// A value that could not be read left the lower layer's value in
+	// place, so Validate does not report it a second time.
+	errs = append(errs, cfg.Validate())
+	return cfg, errors.Join(errs...)
 }
 
 // reset empties a list setting, so a higher layer replaces a lower one

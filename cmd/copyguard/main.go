@@ -57,11 +57,14 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		// A mistake, like an unknown command: the usage goes to stderr, so
+		// that it does not pass for output in a pipe.
+		usage(stderr, cmds)
+		return exitError(2)
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout, cmds)
-		if len(args) == 0 {
-			return exitError(2)
-		}
 		return nil
 	}
 	c, ok := cmds[args[0]]

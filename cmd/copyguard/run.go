@@ -20,6 +20,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
+	if errors.Is(err, errUsage) {
+		return exitError(2) // the flag package has already explained
+	}
 	if err != nil {
 		return fmt.Errorf("config:\n%w", err)
 	}
@@ -49,6 +52,8 @@ func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
 	}
 	ec := zap.NewProductionEncoderConfig()
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	// "timeout":"20s", not a bare 20 whose unit the reader must guess.
+	ec.EncodeDuration = zapcore.StringDurationEncoder
 	var enc zapcore.Encoder
 	if format == "console" {
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder

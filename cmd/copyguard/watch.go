@@ -24,7 +24,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print each event as one line of JSON")
 	all := fs.Bool("all", false, "start from the oldest stored event, not from now")
 	count := fs.Int("count", 0, "stop after this many events (0: follow until interrupted)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -49,7 +49,8 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	go func() { <-ctx.Done(); it.Stop() }()
+	defer it.Stop()
+	defer context.AfterFunc(ctx, it.Stop)()
 	for n := 0; *count == 0 || n < *count; n++ {
 		m, err := it.Next()
 		if err != nil {
