@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -39,6 +40,7 @@ type App struct {
 	httpSrv  *http.Server
 	client   *ecs.Client
 	closed   chan struct{} // closed when the NATS connection is closed
+	stopping atomic.Bool   // a disconnect is expected, not worth a warning
 
 	cancelWork context.CancelFunc // stops pulling new messages
 	stopHard   chan struct{}      // cancels in-flight handlers
@@ -84,6 +86,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 		OnEvent: func(ev string, err error) {
 			if ev == "closed" {
 				close(a.closed)
+				return
+			}
+			if a.stopping.Load() {
 				return
 			}
 			log.Warn("nats "+ev, zap.Error(err))
@@ -246,6 +251,7 @@ func (a *App) Err() <-chan error { return a.errc }
 // embedded server and the HTTP endpoints.
 func (a *App) Stop() {
 	a.stopOnce.Do(func() {
+		a.stopping.Store(true)
 		if a.cancelWork != nil {
 			a.cancelWork()
 			done := make(chan struct{})
