@@ -61,6 +61,8 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 		it.Drain()
 	}()
 
+	hb := newHeartbeat(cfg.Heartbeat)
+	defer hb.stop()
 	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
 	for range cfg.Workers {
@@ -68,7 +70,9 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 		go func() {
 			defer wg.Done()
 			for m := range msgs {
-				handle(hctx, m, cfg.Heartbeat, h, log)
+				hb.add(m)
+				handle(hctx, m, h, log)
+				hb.remove(m)
 			}
 		}()
 	}
@@ -88,25 +92,11 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 	return nil
 }
 
-func handle(ctx context.Context, m jetstream.Msg, hb time.Duration, h Handler, log *zap.Logger) {
+func handle(ctx context.Context, m jetstream.Msg, h Handler, log *zap.Logger) {
 	delivered := 1
 	if md, err := m.Metadata(); err == nil {
 		delivered = int(md.NumDelivered)
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		t := time.NewTicker(hb)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	}()
 	v := h(ctx, worker.Msg{Subject: m.Subject(), Data: m.Data(), Delivered: delivered, InProgress: func() { _ = m.InProgress() }})
 	var err error
 	switch v.Kind {
@@ -122,3 +112,37 @@ func handle(ctx context.Context, m jetstream.Msg, hb time.Duration, h Handler, l
 		log.Warn("settle message", zap.String("subject", m.Subject()), zap.Stringer("verdict", v.Kind), zap.Error(err))
 	}
 }
+
+// heartbeat tells the server, every interval, that each message still in
+// a handler is in progress, so a slow cancel is not redelivered to another
+// replica. One ticker per consumer, not one goroutine per message.
+type heartbeat struct {
+	mu   sync.Mutex
+	msgs map[jetstream.Msg]struct{}
+	done chan struct{}
+}
+
+func newHeartbeat(every time.Duration) *heartbeat {
+	hb := &heartbeat{msgs: map[jetstream.Msg]struct{}{}, done: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-hb.done:
+				return
+			case <-t.C:
+				hb.mu.Lock()
+				for m := range hb.msgs {
+					_ = m.InProgress()
+				}
+				hb.mu.Unlock()
+			}
+		}
+	}()
+	return hb
+}
+
+func (hb *heartbeat) add(m jetstream.Msg)    { hb.mu.Lock(); hb.msgs[m] = struct{}{}; hb.mu.Unlock() }
+func (hb *heartbeat) remove(m jetstream.Msg) { hb.mu.Lock(); delete(hb.msgs, m); hb.mu.Unlock() }
+func (hb *heartbeat) stop()                  { close(hb.done) }

@@ -65,17 +65,28 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}
 	var b bytes.Buffer
 	b.Grow(len(e.Data) + 256)
-	b.WriteByte('{')
-	writeAttr(&b, "specversion", e.SpecVersion, true)
-	writeAttr(&b, "id", e.ID, false)
-	writeAttr(&b, "source", e.Source, false)
-	writeAttr(&b, "type", e.Type, false)
-	writeAttr(&b, "subject", e.Subject, false)
-	if !e.Time.IsZero() {
-		writeAttr(&b, "time", e.Time.Format(time.RFC3339Nano), false)
+	e.writeAttributes(&b)
+	b.WriteString(`,"data":`)
+	if err := json.Compact(&b, e.Data); err != nil {
+		return nil, errorf("data", "malformed JSON: %v", err)
 	}
-	writeAttr(&b, "datacontenttype", e.DataContentType, false)
-	writeAttr(&b, "dataschema", e.DataSchema, false)
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// writeAttributes writes "{" and every attribute but data.
+func (e *Event) writeAttributes(b *bytes.Buffer) {
+	b.WriteByte('{')
+	writeAttr(b, "specversion", e.SpecVersion, true)
+	writeAttr(b, "id", e.ID, false)
+	writeAttr(b, "source", e.Source, false)
+	writeAttr(b, "type", e.Type, false)
+	writeAttr(b, "subject", e.Subject, false)
+	if !e.Time.IsZero() {
+		writeAttr(b, "time", e.Time.Format(time.RFC3339Nano), false)
+	}
+	writeAttr(b, "datacontenttype", e.DataContentType, false)
+	writeAttr(b, "dataschema", e.DataSchema, false)
 	names := make([]string, 0, len(e.Extensions))
 	for name := range e.Extensions {
 		names = append(names, name)
@@ -83,21 +94,45 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	slices.Sort(names)
 	for _, name := range names {
 		b.WriteByte(',')
-		writeString(&b, name)
+		writeString(b, name)
 		b.WriteByte(':')
 		switch v := e.Extensions[name].(type) {
 		case string:
-			writeString(&b, v)
+			writeString(b, v)
 		case bool:
 			b.WriteString(strconv.FormatBool(v))
 		default:
 			b.WriteString(strconv.FormatInt(toInt64(v), 10))
 		}
 	}
-	b.WriteString(`,"data":`)
-	if err := json.Compact(&b, e.Data); err != nil {
-		return nil, errorf("data", "malformed JSON: %v", err)
+}
+
+// Marshal builds and encodes an event in one step, for the events
+// copyguard makes from its own structs. json.Marshal already gives
+// compact, valid JSON, so unlike New followed by Encode the data is not
+// parsed twice more: this is on the path of every decision and result.
+func Marshal(typ, source, id, subject string, t time.Time, data any) ([]byte, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, errorf("data", "cannot be encoded as JSON: %v", err)
 	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, errorf("data", "must be a JSON object")
+	}
+	e := Event{SpecVersion: SpecVersion, ID: id, Source: source, Type: typ, Subject: subject, DataContentType: ContentTypeJSON}
+	if !t.IsZero() {
+		e.Time = t.UTC()
+	}
+	for _, a := range []struct{ name, val string }{{"id", id}, {"source", source}, {"type", typ}} {
+		if a.val == "" {
+			return nil, errorf(a.name, "must not be empty")
+		}
+	}
+	var b bytes.Buffer
+	b.Grow(len(raw) + 256)
+	e.writeAttributes(&b)
+	b.WriteString(`,"data":`)
+	b.Write(raw)
 	b.WriteByte('}')
 	return b.Bytes(), nil
 }

@@ -90,7 +90,9 @@ func (w *Worker) apply(ctx context.Context, ref event.TriggerRef, plan *policy.P
 		dc   event.DecidedCopy
 	}
 	slots := make([]slot, len(plan.Decisions))
-	err := parallel(ctx, len(plan.Decisions), 32, func(ctx context.Context, i int) error {
+	order := interleaveRegions(plan.Decisions)
+	err := parallel(ctx, len(order), 32, func(ctx context.Context, k int) error {
+		i := order[k]
 		d := plan.Decisions[i]
 		dc := event.DecidedCopy{ImageID: d.Copy.ImageID, Region: d.Copy.Region, Policies: nonNil(d.Policies), Reason: d.Reason}
 		var outcome cloud.Outcome
@@ -145,6 +147,31 @@ func (w *Worker) apply(ctx context.Context, ref event.TriggerRef, plan *policy.P
 		w.m.Decisions.WithLabelValues(s.kind).Inc()
 	}
 	return dec, nil
+}
+
+// interleaveRegions orders the decisions round-robin over regions. Jobs
+// are queued in this order, and every job handler waits on its region's
+// rate limiter: queued region by region, all handlers would wait on the
+// first region while the others sit idle.
+func interleaveRegions(ds []policy.Decision) []int {
+	var regions []string
+	by := map[string][]int{}
+	for i, d := range ds {
+		r := d.Copy.Region
+		if _, ok := by[r]; !ok {
+			regions = append(regions, r)
+		}
+		by[r] = append(by[r], i)
+	}
+	order := make([]int, 0, len(ds))
+	for k := 0; len(order) < len(ds); k++ {
+		for _, r := range regions {
+			if k < len(by[r]) {
+				order = append(order, by[r][k])
+			}
+		}
+	}
+	return order
 }
 
 // parallel runs f(0..n-1) on at most width goroutines and returns the
@@ -299,11 +326,7 @@ func (w *Worker) publishResult(ctx context.Context, r event.Result) error {
 // publishEvent wraps data in a CloudEvent whose id is the deterministic
 // message id, so the event and its Nats-Msg-Id name the same thing.
 func (w *Worker) publishEvent(ctx context.Context, subject, id, typ, ceSubject string, data any) error {
-	ev, err := event.New(typ, "copyguard/"+w.cfg.Instance, id, ceSubject, w.cfg.Now(), data)
-	if err != nil {
-		return fmt.Errorf("build %s event: %w", typ, err)
-	}
-	body, err := ev.Encode()
+	body, err := event.Marshal(typ, "copyguard/"+w.cfg.Instance, id, ceSubject, w.cfg.Now(), data)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", typ, err)
 	}

@@ -61,13 +61,16 @@ func newClient(cfg Config, tlsConfig *tls.Config) (*Client, error) {
 		readTimeout:    cfg.ReadTimeout,
 		creds:          cfg.provider(),
 		transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			TLSClientConfig:       tlsConfig,
-			TLSHandshakeTimeout:   cfg.ConnectTimeout,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          64,
-			MaxIdleConnsPerHost:   16,
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         dialer.DialContext,
+			TLSClientConfig:     tlsConfig,
+			TLSHandshakeTimeout: cfg.ConnectTimeout,
+			ForceAttemptHTTP2:   true,
+			// More idle connections than the worker has job handlers: a
+			// smaller pool closes and reopens connections (a TLS handshake
+			// each) under load.
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   128,
 			IdleConnTimeout:       90 * time.Second,
 			ExpectContinueTimeout: time.Second,
 		},
