@@ -112,7 +112,17 @@ func (e *Event) writeAttributes(b *bytes.Buffer) {
 // compact, valid JSON, so unlike New followed by Encode the data is not
 // parsed twice more: this is on the path of every decision and result.
 func Marshal(typ, source, id, subject string, t time.Time, data any) ([]byte, error) {
-	raw, err := json.Marshal(data)
+	var raw []byte
+	var err error
+	switch d := data.(type) {
+	case Decision:
+		// Called directly: json.Marshal would compact its output once more.
+		raw, err = d.MarshalJSON()
+	case Result:
+		raw, err = d.MarshalJSON()
+	default:
+		raw, err = json.Marshal(data)
+	}
 	if err != nil {
 		return nil, errorf("data", "cannot be encoded as JSON: %v", err)
 	}
@@ -150,6 +160,16 @@ func writeAttr(b *bytes.Buffer, name, val string, first bool) {
 }
 
 func writeString(b *bytes.Buffer, s string) {
-	q, _ := json.Marshal(s) // a string always marshals
-	b.Write(q)
+	// Attribute values are nearly always plain ASCII; only the rest goes
+	// through encoding/json, which escapes exactly as the data is escaped.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			b.Write(q)
+			return
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }

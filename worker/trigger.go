@@ -39,27 +39,28 @@ func (w *Worker) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 	t := policy.Trigger{ID: ev.ID, Type: ev.Type, Source: ev.Source, Subject: ev.Subject, Time: ev.Time, Data: data}
 	ref := event.TriggerRef{ID: ev.ID, Type: ev.Type, Source: ev.Source}
 	now := w.cfg.Now()
-	log := w.log.With(zap.String("trigger_id", ev.ID), zap.String("trigger_type", ev.Type))
+	// Built only when something is logged: most triggers log nothing.
+	log := func() *zap.Logger { return w.log.With(zap.String("trigger_id", ev.ID), zap.String("trigger_type", ev.Type)) }
 
 	if err := w.releaseConditions(ctx, t); err != nil {
-		return w.retryLater(log, m, "release conditions", err)
+		return w.retryLater(log(), m, "release conditions", err)
 	}
 	set := w.Policies()
 	plan := set.Evaluate(t, w.index, now)
 	dec, err := w.apply(ctx, ref, plan, now)
 	if err != nil {
-		return w.retryLater(log, m, "apply decision", err)
+		return w.retryLater(log(), m, "apply decision", err)
 	}
 	if err := w.recordConditions(ctx, set, t, ref, plan, now); err != nil {
-		return w.retryLater(log, m, "record conditions", err)
+		return w.retryLater(log(), m, "record conditions", err)
 	}
-	if err := w.publishEvent(ctx, w.subject("decision"), "decision:"+triggerKey(ref), event.TypeDecision, ev.ID, dec); err != nil {
-		return w.retryLater(log, m, "publish decision", err)
+	if err := w.publishEvent(ctx, w.subject("decision"), "decision:"+triggerKey(ref), event.TypeDecision, ev.ID, *dec); err != nil {
+		return w.retryLater(log(), m, "publish decision", err)
 	}
 	w.m.Triggers.WithLabelValues(ev.Type).Inc()
 	w.m.DecideSeconds.Observe(time.Since(start).Seconds())
 	if len(dec.Cancel)+len(dec.Held)+len(dec.Protected)+len(dec.Planned) > 0 {
-		log.Info("trigger decided", zap.Strings("policies", dec.Fired), zap.Int("cancel", len(dec.Cancel)),
+		log().Info("trigger decided", zap.Strings("policies", dec.Fired), zap.Int("cancel", len(dec.Cancel)),
 			zap.Int("held", len(dec.Held)), zap.Int("protected", len(dec.Protected)),
 			zap.Int("planned", len(dec.Planned)), zap.Int("already_decided", len(dec.AlreadyDecided)))
 	}
