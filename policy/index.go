@@ -1,0 +1,279 @@
+package policy
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/copyguard/copyguard/cloud"
+)
+
+// Index is the in-memory inventory of copies, indexed by region, image id
+// and tag so that Evaluate can look candidates up instead of running CEL
+// on every copy. It is safe for concurrent use.
+//
+// Copies live in a slot table (a slice of pointers with a free list);
+// the secondary indexes hold int32 slot numbers in sets, which keeps the
+// per-copy overhead small at 100,000 copies. A stored copy is never
+// modified: Put stores a new one, so an evaluation that took pointers
+// under the read lock can keep reading them after releasing it.
+type Index struct {
+	mu       sync.RWMutex
+	slots    []*cloud.Copy // nil for a free slot
+	free     []int32
+	byKey    map[copyKey]int32
+	byRegion map[string]slotSet
+	// byImage holds one slot per image id; imageMore the rare others (the
+	// same id in several regions). A set per id would cost a map per copy.
+	byImage   map[string]int32
+	imageMore map[string][]int32
+	byTag     map[string]map[string]slotSet // key → value → slots
+	// gen counts changes, so an evaluation can tell whether pointers it
+	// looked up earlier are still the current ones.
+	gen uint64
+}
+
+type copyKey struct{ region, imageID string }
+
+type slotSet map[int32]struct{}
+
+// NewIndex returns an empty Index.
+func NewIndex() *Index {
+	return &Index{
+		byKey:     map[copyKey]int32{},
+		byRegion:  map[string]slotSet{},
+		byImage:   map[string]int32{},
+		imageMore: map[string][]int32{},
+		byTag:     map[string]map[string]slotSet{},
+	}
+}
+
+// Put adds or replaces the copy identified by (Region, ImageID). The Index
+// keeps c.Tags as it is: the caller must not modify that map afterwards.
+func (x *Index) Put(c cloud.Copy) {
+	stored := &c
+	k := copyKey{c.Region, c.ImageID}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.gen++
+	if slot, ok := x.byKey[k]; ok {
+		// Most updates only move progress; leave the tag sets alone then.
+		if old := x.slots[slot].Tags; !maps.Equal(old, c.Tags) {
+			x.unindexTags(slot, old)
+			x.indexTags(slot, c.Tags)
+		}
+		x.slots[slot] = stored
+		return
+	}
+	var slot int32
+	if n := len(x.free); n > 0 {
+		slot, x.free = x.free[n-1], x.free[:n-1]
+		x.slots[slot] = stored
+	} else {
+		slot = int32(len(x.slots))
+		x.slots = append(x.slots, stored)
+	}
+	x.byKey[k] = slot
+	add(x.byRegion, c.Region, slot)
+	x.addImage(c.ImageID, slot)
+	x.indexTags(slot, c.Tags)
+}
+
+// Delete removes a copy; deleting an unknown copy does nothing.
+func (x *Index) Delete(region, imageID string) {
+	k := copyKey{region, imageID}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	slot, ok := x.byKey[k]
+	if !ok {
+		return
+	}
+	x.gen++
+	c := x.slots[slot]
+	delete(x.byKey, k)
+	remove(x.byRegion, region, slot)
+	x.removeImage(imageID, slot)
+	x.unindexTags(slot, c.Tags)
+	x.slots[slot] = nil
+	x.free = append(x.free, slot)
+}
+
+// Get returns the copy with that identity. Its Tags map is shared with
+// the Index and must not be modified.
+func (x *Index) Get(region, imageID string) (cloud.Copy, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	slot, ok := x.byKey[copyKey{region, imageID}]
+	if !ok {
+		return cloud.Copy{}, false
+	}
+	return *x.slots[slot], true
+}
+
+// Len is the number of copies.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.byKey)
+}
+
+// All returns every copy sorted by (region, image_id).
+func (x *Index) All() []cloud.Copy {
+	x.mu.RLock()
+	out := make([]cloud.Copy, 0, len(x.byKey))
+	for _, c := range x.slots {
+		if c != nil {
+			out = append(out, *c)
+		}
+	}
+	x.mu.RUnlock()
+	slices.SortFunc(out, func(a, b cloud.Copy) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.ImageID, b.ImageID))
+	})
+	return out
+}
+
+func (x *Index) indexTags(slot int32, tags map[string]string) {
+	for k, v := range tags {
+		vals := x.byTag[k]
+		if vals == nil {
+			vals = map[string]slotSet{}
+			x.byTag[k] = vals
+		}
+		add(vals, v, slot)
+	}
+}
+
+func (x *Index) unindexTags(slot int32, tags map[string]string) {
+	for k, v := range tags {
+		if vals := x.byTag[k]; vals != nil {
+			remove(vals, v, slot)
+			if len(vals) == 0 {
+				delete(x.byTag, k)
+			}
+		}
+	}
+}
+
+func (x *Index) addImage(id string, slot int32) {
+	if _, ok := x.byImage[id]; !ok {
+		x.byImage[id] = slot
+		return
+	}
+	x.imageMore[id] = append(x.imageMore[id], slot)
+}
+
+func (x *Index) removeImage(id string, slot int32) {
+	more := x.imageMore[id]
+	if x.byImage[id] == slot {
+		if len(more) == 0 {
+			delete(x.byImage, id)
+			return
+		}
+		x.byImage[id], more = more[len(more)-1], more[:len(more)-1]
+	} else if i := slices.Index(more, slot); i >= 0 {
+		more = slices.Delete(more, i, i+1)
+	}
+	if len(more) == 0 {
+		delete(x.imageMore, id)
+	} else {
+		x.imageMore[id] = more
+	}
+}
+
+// imageSlots returns the slots of an image id.
+func (x *Index) imageSlots(id string) []int32 {
+	first, ok := x.byImage[id]
+	if !ok {
+		return nil
+	}
+	return append([]int32{first}, x.imageMore[id]...)
+}
+
+func add(m map[string]slotSet, k string, slot int32) {
+	s := m[k]
+	if s == nil {
+		s = slotSet{}
+		m[k] = s
+	}
+	s[slot] = struct{}{}
+}
+
+func remove(m map[string]slotSet, k string, slot int32) {
+	if s := m[k]; s != nil {
+		delete(s, slot)
+		if len(s) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+// allLocked returns pointers to every copy; the caller holds the read lock.
+func (x *Index) allLocked() []*cloud.Copy {
+	out := make([]*cloud.Copy, 0, len(x.byKey))
+	for _, c := range x.slots {
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// countLocked returns how many copies have the term's field equal to one
+// of its values, so that the narrowest term is looked up; the caller holds
+// the read lock.
+func (x *Index) countLocked(tv *termValues) int {
+	n := 0
+	for _, v := range dedup(tv.values) {
+		if tv.term.field == termImageID {
+			n += len(x.imageSlots(v))
+			continue
+		}
+		n += len(x.set(tv.term, v))
+	}
+	return n
+}
+
+// lookupLocked returns pointers to the copies whose field equals one of
+// the term's values; the caller holds the read lock.
+func (x *Index) lookupLocked(tv *termValues) []*cloud.Copy {
+	var out []*cloud.Copy
+	for _, v := range dedup(tv.values) {
+		if tv.term.field == termImageID {
+			for _, slot := range x.imageSlots(v) {
+				out = append(out, x.slots[slot])
+			}
+			continue
+		}
+		s := x.set(tv.term, v)
+		if out == nil {
+			out = make([]*cloud.Copy, 0, len(s))
+		}
+		for slot := range s {
+			out = append(out, x.slots[slot])
+		}
+	}
+	return out
+}
+
+func (x *Index) set(t *indexTerm, v string) slotSet {
+	switch t.field {
+	case termRegion:
+		return x.byRegion[v]
+	case termTag:
+		return x.byTag[t.tag][v]
+	}
+	return nil
+}
+
+// dedup drops repeated values so that `copy.region in ["a", "a"]` does not
+// yield each copy twice.
+func dedup(vs []string) []string {
+	if len(vs) < 2 {
+		return vs
+	}
+	out := slices.Clone(vs)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
