@@ -71,10 +71,12 @@ type Decision struct {
 	// trigger had already claimed; they get no second result.
 	AlreadyDecided []DecidedCopy `json:"already_decided"`
 	Errors         []EvalError   `json:"errors"`
-	Paused         bool          `json:"paused"`
-	DryRun         bool          `json:"dry_run"`
-	DecidedAt      time.Time     `json:"decided_at"`
-	Instance       string        `json:"instance"`
+	// ErrorsDropped counts CEL runtime errors beyond the ones listed.
+	ErrorsDropped int       `json:"errors_dropped,omitempty"`
+	Paused        bool      `json:"paused"`
+	DryRun        bool      `json:"dry_run"`
+	DecidedAt     time.Time `json:"decided_at"`
+	Instance      string    `json:"instance"`
 }
 
 // Rejected is the data of a copyguard.rejected event: input that could not

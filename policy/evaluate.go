@@ -13,11 +13,14 @@ import (
 
 // Trigger is the event a policy set is evaluated against.
 type Trigger struct {
-	ID, Type, Source, Subject string
-	Time                      time.Time
+	ID      string    `json:"id"`
+	Type    string    `json:"type"`
+	Source  string    `json:"source"`
+	Subject string    `json:"subject,omitempty"`
+	Time    time.Time `json:"time,omitzero"`
 	// Data is the event's data object as decoded from JSON: numbers are
 	// float64, objects map[string]any, arrays []any.
-	Data map[string]any
+	Data map[string]any `json:"data"`
 }
 
 // Plan is what one trigger means for the inventory.
