@@ -8,14 +8,15 @@ import (
 	"github.com/copyguard/copyguard/cloud"
 )
 
-// TestReadmeExample keeps the README section's policy file example valid,
+// TestReadmeExample keeps the first policy example in the README valid,
 // and checks the claims it makes about numbers and indexing.
 func TestReadmeExample(t *testing.T) {
-	b, err := os.ReadFile("README-section.md")
+	b, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, _ := strings.Cut(string(b), "```yaml\n")
+	_, policies, _ := strings.Cut(string(b), "\n## Policies\n")
+	_, rest, _ := strings.Cut(policies, "```yaml\n")
 	example, _, _ := strings.Cut(rest, "```")
 	set := mustParse(t, example)
 	for _, name := range []string{"stop-copies-over-budget", "quarantine-region", "never-touch-golden-images"} {
