@@ -49,6 +49,7 @@ func (w *Worker) ApplyCopy(key string, val []byte, deleted bool) {
 		w.log.Warn("inventory entry unreadable", zap.String("key", key), zap.Error(err))
 		return
 	}
+	w.intern.copy(&c)
 	w.index.Put(c)
 }
 

@@ -128,6 +128,7 @@ type Worker struct {
 	m        *Metrics
 	policies atomic.Pointer[policy.Set]
 	index    *policy.Index
+	intern   interner
 
 	mu         sync.Mutex
 	conditions map[string]condition
