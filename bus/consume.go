@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -28,8 +29,10 @@ type ConsumeConfig struct {
 // Consume feeds messages of a durable consumer to h with cfg.Workers
 // handlers at once, and settles each as h says. When ctx ends it stops
 // pulling, lets the prefetched messages and running handlers finish, and
-// returns. Handlers get a context that ends only when stop is closed, so
-// a graceful stop can give in-flight work a bounded time.
+// returns nil. Handlers get a context that ends only when stop is closed,
+// so a graceful stop can give in-flight work a bounded time. If the
+// consumer stops on its own (it was deleted), Consume finishes the running
+// handlers and returns an error.
 func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer, cfg ConsumeConfig, h Handler) error {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
@@ -56,9 +59,14 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 		case <-hctx.Done():
 		}
 	}()
+	loopDone := make(chan struct{})
+	defer close(loopDone)
 	go func() {
-		<-ctx.Done()
-		it.Drain()
+		select {
+		case <-ctx.Done():
+			it.Drain()
+		case <-loopDone:
+		}
 	}()
 
 	hb := newHeartbeat(cfg.Heartbeat)
@@ -76,12 +84,20 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 			}
 		}()
 	}
+	// stopped says why the iterator closed when ctx did not end it: a
+	// terminal error such as a deleted consumer. Returning nil then would
+	// look like a clean stop while nothing consumes any more.
+	var stopped, last error
 	for {
 		m, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				if ctx.Err() == nil {
+					stopped = fmt.Errorf("message iterator stopped: %w", errors.Join(last, err))
+				}
 				break
 			}
+			last = err
 			log.Warn("consumer", zap.String("consumer", cfg.Name), zap.Error(err))
 			continue
 		}
@@ -89,7 +105,7 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 	}
 	close(msgs)
 	wg.Wait()
-	return nil
+	return stopped
 }
 
 func handle(ctx context.Context, m jetstream.Msg, h Handler, log *zap.Logger) {

@@ -14,7 +14,11 @@ func TestInternSharesTagMaps(t *testing.T) {
 	in.copy(&a)
 	in.copy(&b)
 	in.copy(&c)
-	same := func(x, y map[string]string) bool { x["__probe"] = "1"; defer delete(x, "__probe"); return y["__probe"] == "1" }
+	same := func(x, y map[string]string) bool {
+		x["__probe"] = "1"
+		defer delete(x, "__probe")
+		return y["__probe"] == "1"
+	}
 	if !same(a.Tags, b.Tags) {
 		t.Error("equal tag sets are not shared")
 	}
@@ -34,7 +38,7 @@ func TestInternSharesTagMaps(t *testing.T) {
 func TestInternBounded(t *testing.T) {
 	var in interner
 	for i := range maxTagSets + 10 {
-		c := cloud.Copy{Tags: map[string]string{"i": string(rune('a' + i%26)) + string(rune(i))}}
+		c := cloud.Copy{Tags: map[string]string{"i": string(rune('a'+i%26)) + string(rune(i))}}
 		in.copy(&c)
 	}
 	if len(in.tags) > maxTagSets {

@@ -101,7 +101,7 @@ func (w *Worker) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		// A redelivery: an earlier attempt may have moved the claim on.
 		var err error
 		if c, rev, err = w.loadClaim(ctx, key); err != nil {
-			return w.retryLater(log, m, "load claim", err)
+			return w.claimLost(log, m, err)
 		}
 	}
 	start := w.cfg.Now()
@@ -126,7 +126,7 @@ func (w *Worker) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		if errors.Is(err, ErrConflict) {
 			// Someone else moved the claim: read it and decide again.
 			if c, rev, err = w.loadClaim(ctx, key); err != nil {
-				return w.retryLater(log, m, "load claim", err)
+				return w.claimLost(log, m, err)
 			}
 			if c.State != stateDone {
 				return nak(2*time.Second, "claim is being worked on elsewhere")
@@ -194,6 +194,18 @@ func (w *Worker) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		}
 		return w.finish(ctx, log, m, key, c, rev)
 	}
+}
+
+// claimLost settles a job whose claim could not be read. A claim that is
+// gone was released (held while paused, with the ack lost) or expired:
+// the job is no longer this copy's decision, and retrying it would loop
+// forever, so it is dropped. Any other error is retried.
+func (w *Worker) claimLost(log *zap.Logger, m Msg, err error) Verdict {
+	if errors.Is(err, ErrNotFound) {
+		log.Warn("claim released; dropping job", zap.Error(err))
+		return term("claim released")
+	}
+	return w.retryLater(log, m, "load claim", err)
 }
 
 // finish publishes the result stored in a done claim and settles the job.

@@ -40,7 +40,9 @@ func (w *Worker) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 	ref := event.TriggerRef{ID: ev.ID, Type: ev.Type, Source: ev.Source}
 	now := w.cfg.Now()
 	// Built only when something is logged: most triggers log nothing.
-	log := func() *zap.Logger { return w.log.With(zap.String("trigger_id", ev.ID), zap.String("trigger_type", ev.Type)) }
+	log := func() *zap.Logger {
+		return w.log.With(zap.String("trigger_id", ev.ID), zap.String("trigger_type", ev.Type))
+	}
 
 	if err := w.releaseConditions(ctx, t); err != nil {
 		return w.retryLater(log(), m, "release conditions", err)
@@ -177,6 +179,9 @@ func interleaveRegions(ds []policy.Decision) []int {
 
 // parallel runs f(0..n-1) on at most width goroutines and returns the
 // first error. Small n runs inline: most triggers select a few copies.
+// A panic in f is raised again in the caller's goroutine, where the
+// handler's recover can see it; in a goroutine of its own it would crash
+// the process.
 func parallel(ctx context.Context, n, width int, f func(ctx context.Context, i int) error) error {
 	if n <= 2 {
 		for i := range n {
@@ -188,6 +193,19 @@ func parallel(ctx context.Context, n, width int, f func(ctx context.Context, i i
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	var panicked sync.Once
+	var panicVal any
+	call := func(i int) {
+		defer func() {
+			if r := recover(); r != nil {
+				panicked.Do(func() { panicVal = r })
+				cancel(fmt.Errorf("panic: %v", r))
+			}
+		}()
+		if err := f(ctx, i); err != nil {
+			cancel(err)
+		}
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(width, n) {
@@ -195,9 +213,7 @@ func parallel(ctx context.Context, n, width int, f func(ctx context.Context, i i
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := f(ctx, i); err != nil {
-					cancel(err)
-				}
+				call(i)
 			}
 		}()
 	}
@@ -206,6 +222,9 @@ func parallel(ctx context.Context, n, width int, f func(ctx context.Context, i i
 	}
 	close(next)
 	wg.Wait()
+	if panicVal != nil {
+		panic(panicVal)
+	}
 	return context.Cause(ctx)
 }
 
@@ -295,16 +314,9 @@ func sameScope(cond, release map[string]any) bool {
 // reject publishes unusable input to <prefix>.rejected with the reason and
 // acks it: it would fail the same way on every redelivery.
 func (w *Worker) reject(ctx context.Context, m Msg, input string, cause error) Verdict {
-	const keep = 4 << 10
-	r := event.Rejected{Subject: m.Subject, Reason: cause.Error(), Instance: w.cfg.Instance, At: w.cfg.Now()}
-	var ee *event.Error
-	if errors.As(cause, &ee) {
-		r.Field = ee.Field
-	}
-	r.Original = string(m.Data)
-	if len(m.Data) > keep {
-		r.Original, r.Truncated = string(m.Data[:keep]), true
-	}
+	// event.Reject cuts the body on a character boundary and replaces
+	// invalid UTF-8, so the notice stays within MaxOriginal once encoded.
+	r := event.Reject(m.Subject, m.Data, cause, w.cfg.Instance, w.cfg.Now())
 	sum := sha256.Sum256(append([]byte(m.Subject+"\x00"), m.Data...))
 	id := "rejected:" + hex.EncodeToString(sum[:12])
 	if err := w.publishEvent(ctx, w.subject("rejected"), id, event.TypeRejected, m.Subject, r); err != nil {

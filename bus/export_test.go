@@ -1,0 +1,4 @@
+package bus
+
+// RedactURL exposes redactURL to the external tests.
+var RedactURL = redactURL

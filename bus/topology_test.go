@@ -1,0 +1,162 @@
+package bus_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/copyguard/copyguard/bus"
+)
+
+func TestNamesFor(t *testing.T) {
+	tests := []struct {
+		prefix                                string
+		triggers, jobs, events, claims, conds string
+		trigger, job, result                  string
+	}{
+		{"copyguard", "COPYGUARD_TRIGGERS", "COPYGUARD_JOBS", "COPYGUARD_EVENTS", "COPYGUARD_claims", "COPYGUARD_conditions",
+			"copyguard.trigger.budget.exceeded", "copyguard.job.cn-hangzhou", "copyguard.result.cancelled"},
+		{"acme.dev", "ACME_DEV_TRIGGERS", "ACME_DEV_JOBS", "ACME_DEV_EVENTS", "ACME_DEV_claims", "ACME_DEV_conditions",
+			"acme.dev.trigger.budget.exceeded", "acme.dev.job.cn-hangzhou", "acme.dev.result.cancelled"},
+		{"acme-dev", "ACME_DEV_TRIGGERS", "ACME_DEV_JOBS", "ACME_DEV_EVENTS", "ACME_DEV_claims", "ACME_DEV_conditions",
+			"acme-dev.trigger.budget.exceeded", "acme-dev.job.cn-hangzhou", "acme-dev.result.cancelled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prefix, func(t *testing.T) {
+			n := bus.NamesFor(tt.prefix)
+			got := []string{n.TriggerStream, n.JobStream, n.EventStream, n.ClaimBucket, n.ConditionBucket,
+				n.TriggerSubject("budget.exceeded"), n.JobSubject("cn-hangzhou"), n.ResultSubject("cancelled")}
+			want := []string{tt.triggers, tt.jobs, tt.events, tt.claims, tt.conds, tt.trigger, tt.job, tt.result}
+			if !slices.Equal(got, want) {
+				t.Errorf("NamesFor(%q) =\n%v\nwant\n%v", tt.prefix, got, want)
+			}
+			if n.DecisionSubject() != tt.prefix+".decision" || n.RejectedSubject() != tt.prefix+".rejected" || n.CopySubject("started") != tt.prefix+".copy.started" {
+				t.Errorf("event subjects: %s %s %s", n.DecisionSubject(), n.RejectedSubject(), n.CopySubject("started"))
+			}
+		})
+	}
+}
+
+// checkTopology asserts that every object NamesFor(prefix) names exists
+// on the server with the settings the worker relies on.
+func checkTopology(t *testing.T, js jetstream.JetStream, prefix string, cfg bus.TopologyConfig) {
+	t.Helper()
+	ctx := ctxT(t)
+	n := bus.NamesFor(prefix)
+	for _, s := range []struct {
+		name      string
+		subjects  []string
+		retention jetstream.RetentionPolicy
+		consumer  string
+	}{
+		{n.TriggerStream, []string{prefix + ".trigger.>"}, jetstream.WorkQueuePolicy, n.TriggerConsumer},
+		{n.InventoryStream, []string{prefix + ".copy.>"}, jetstream.WorkQueuePolicy, n.InventoryConsumer},
+		{n.JobStream, []string{prefix + ".job.>"}, jetstream.WorkQueuePolicy, n.JobConsumer},
+		{n.EventStream, []string{n.DecisionSubject(), prefix + ".result.>", n.RejectedSubject()}, jetstream.LimitsPolicy, ""},
+	} {
+		st, err := js.Stream(ctx, s.name)
+		if err != nil {
+			t.Errorf("stream %s: %v", s.name, err)
+			continue
+		}
+		c := st.CachedInfo().Config
+		if !slices.Equal(c.Subjects, s.subjects) || c.Retention != s.retention || c.Duplicates != cfg.DedupWindow {
+			t.Errorf("stream %s: subjects %v retention %v dedup %v", s.name, c.Subjects, c.Retention, c.Duplicates)
+		}
+		if s.retention == jetstream.WorkQueuePolicy && (c.Discard != jetstream.DiscardNew || c.MaxMsgs != cfg.MaxPending) {
+			t.Errorf("work queue %s: discard %v max msgs %d", s.name, c.Discard, c.MaxMsgs)
+		}
+		if s.consumer == "" {
+			continue
+		}
+		cons, err := st.Consumer(ctx, s.consumer)
+		if err != nil {
+			t.Errorf("consumer %s on %s: %v", s.consumer, s.name, err)
+			continue
+		}
+		cc := cons.CachedInfo().Config
+		if cc.AckPolicy != jetstream.AckExplicitPolicy || cc.AckWait != cfg.AckWait || cc.MaxDeliver != -1 || cc.MaxAckPending != cfg.MaxAckPending {
+			t.Errorf("consumer %s: ack %v wait %v max deliver %d max ack pending %d", s.consumer, cc.AckPolicy, cc.AckWait, cc.MaxDeliver, cc.MaxAckPending)
+		}
+	}
+	for _, b := range []struct {
+		name    string
+		ttl     time.Duration
+		markers bool
+		maxHist int64
+	}{
+		{n.ClaimBucket, cfg.ClaimTTL, false, 1},
+		{n.InventoryBucket, 0, false, 1},
+		{n.ConditionBucket, 0, true, 1},
+		{n.ControlBucket, 0, false, 5},
+	} {
+		kv, err := js.KeyValue(ctx, b.name)
+		if err != nil {
+			t.Errorf("bucket %s: %v", b.name, err)
+			continue
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.TTL() != b.ttl || (st.LimitMarkerTTL() > 0) != b.markers || st.History() != b.maxHist {
+			t.Errorf("bucket %s: ttl %v limit markers %v history %d", b.name, st.TTL(), st.LimitMarkerTTL(), st.History())
+		}
+	}
+}
+
+func TestSetupIdempotent(t *testing.T) {
+	t.Parallel()
+	s, js := connect(t)
+	cfg := bus.DefaultTopology()
+
+	t.Run("twice in a row", func(t *testing.T) {
+		first := setup(t, js, "copyguard", &cfg)
+		second := setup(t, js, "copyguard", &cfg)
+		if first.Names != second.Names || second.Names != bus.NamesFor("copyguard") {
+			t.Errorf("names differ: %+v vs %+v", first.Names, second.Names)
+		}
+		checkTopology(t, js, "copyguard", cfg)
+	})
+
+	t.Run("two replicas at once, custom prefix", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			js := dial(t, s) // each replica has its own connection
+			wg.Go(func() {
+				_, errs[i] = bus.Setup(ctxT(t), js, bus.NamesFor("acme.dev"), cfg)
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("replica %d: %v", i, err)
+			}
+		}
+		checkTopology(t, js, "acme.dev", cfg)
+	})
+
+	t.Run("prefixes do not share messages", func(t *testing.T) {
+		ctx := ctxT(t)
+		if _, err := js.Publish(ctx, "acme.dev.trigger.budget.exceeded", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		acme, _ := js.Stream(ctx, "ACME_DEV_TRIGGERS")
+		ours, _ := js.Stream(ctx, "COPYGUARD_TRIGGERS")
+		if streamMsgs(t, acme) != 1 || streamMsgs(t, ours) != 0 {
+			t.Errorf("acme.dev holds %d, copyguard %d; want 1 and 0", streamMsgs(t, acme), streamMsgs(t, ours))
+		}
+	})
+
+	t.Run("a changed setting is applied", func(t *testing.T) {
+		changed := cfg
+		changed.AckWait = 7 * time.Second
+		changed.MaxAckPending = 16
+		setup(t, js, "copyguard", &changed)
+		checkTopology(t, js, "copyguard", changed)
+	})
+}
