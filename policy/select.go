@@ -311,6 +311,8 @@ func parallelRange(n, workers int, f func(w, lo, hi int)) {
 	}
 	chunk := (n + workers - 1) / workers
 	var wg sync.WaitGroup
+	var once sync.Once
+	var panicked any
 	for w := range workers {
 		lo, hi := w*chunk, min((w+1)*chunk, n)
 		if lo >= hi {
@@ -319,8 +321,18 @@ func parallelRange(n, workers int, f func(w, lo, hi int)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A panic is raised again in the caller's goroutine, where the
+			// worker's handler recovers it; here it would end the process.
+			defer func() {
+				if r := recover(); r != nil {
+					once.Do(func() { panicked = r })
+				}
+			}()
 			f(w, lo, hi)
 		}()
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 }

@@ -253,8 +253,8 @@ func TestHandleJob(t *testing.T) {
 				if res.Outcome != tt.outcome {
 					t.Errorf("outcome = %s (%s, %s), want %s", res.Outcome, res.ErrorCode, res.Reason, tt.outcome)
 				}
-				if p.MsgID != resultID {
-					t.Errorf("result msg id = %q, want %q", p.MsgID, resultID)
+				if want := resultID + ":" + tt.outcome; p.MsgID != want {
+					t.Errorf("result msg id = %q, want %q", p.MsgID, want)
 				}
 				if res.Trigger != ref || res.ImageID != cp.ImageID || res.Region != cp.Region || res.SourceRegion != "cn-beijing" {
 					t.Errorf("result names the wrong copy or trigger: %+v", res)

@@ -272,7 +272,10 @@ func (w *Worker) recordConditions(ctx context.Context, set *policy.Set, t policy
 		val, _ := json.Marshal(c)
 		key := conditionKey(name, ref)
 		_, err := w.cfg.Conditions.Create(ctx, key, val, p.ActiveFor)
-		if err != nil && !errors.Is(err, ErrExists) {
+		if errors.Is(err, ErrExists) {
+			continue // a redelivery: the condition stands, with its first expiry
+		}
+		if err != nil {
 			return fmt.Errorf("record condition %s: %w", name, err)
 		}
 		w.ApplyCondition(key, val, false)
@@ -328,7 +331,11 @@ func (w *Worker) reject(ctx context.Context, m Msg, input string, cause error) V
 }
 
 func (w *Worker) publishResult(ctx context.Context, r event.Result) error {
-	id := "result:" + r.Region + "." + r.ImageID + ":" + triggerKey(r.Trigger)
+	// The outcome is part of the id: a retry after a crash repeats the
+	// outcome stored in the claim and is deduplicated, while a different
+	// outcome for the same trigger and copy (held while paused, then
+	// cancelled once the pause is lifted) is a second fact and is kept.
+	id := "result:" + r.Region + "." + r.ImageID + ":" + triggerKey(r.Trigger) + ":" + r.Outcome
 	if err := w.publishEvent(ctx, w.subject("result", r.Outcome), id, event.TypeResult, r.Region+"/"+r.ImageID, r); err != nil {
 		return err
 	}
@@ -362,6 +369,10 @@ func (w *Worker) retryLater(log *zap.Logger, m Msg, what string, err error) Verd
 func (w *Worker) recoverPanic(ctx context.Context, m Msg, input string, v *Verdict) {
 	if r := recover(); r != nil {
 		w.log.Error("handler panic", zap.String("subject", m.Subject), zap.Any("panic", r), zap.Stack("stack"))
+		*v = nak(5*time.Second, fmt.Sprint("panic: ", r))
+		// The rejection goes through the publisher, which may be what
+		// panicked: then the message is handed back instead.
+		defer func() { _ = recover() }()
 		*v = w.reject(ctx, m, input, fmt.Errorf("internal error while handling this event: %v", r))
 	}
 }

@@ -217,7 +217,7 @@ func TestHandleTriggerClaimsAndQueues(t *testing.T) {
 	if len(res) != 1 || res[0].Outcome != "protected" || res[0].ImageID != copyD.ImageID || !slices.Equal(res[0].Policies, []string{"golden"}) {
 		t.Errorf("results = %+v, want one protected for %s by golden", res, copyD.ImageID)
 	}
-	if p := r.pub.with("copyguard.result.")[0]; p.MsgID != "result:"+copyKey(copyD)+":"+tk {
+	if p := r.pub.with("copyguard.result.")[0]; p.MsgID != "result:"+copyKey(copyD)+":"+tk+":protected" {
 		t.Errorf("protected result msg id = %q", p.MsgID)
 	}
 	// The decision comes last: it is the trigger's receipt.
@@ -559,4 +559,20 @@ func TestParallel(t *testing.T) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
 	})
+}
+
+// TestHandleTriggerPublisherPanics: when the publisher itself panics, the
+// rejection cannot be published either; the trigger is handed back with a
+// delay rather than crashing the process.
+func TestHandleTriggerPublisherPanics(t *testing.T) {
+	r := newRig(t)
+	r.pub.fail = func(string, string) error { panic("publisher broke") }
+	m := triggerMsg(t, "cancel.requested", "t-pp", map[string]any{"image_id": "m-none0001", "region": "cn-hangzhou", "reason": "x"})
+	v := r.w.HandleTrigger(testCtx, m)
+	if v.Kind != Nak || v.Delay <= 0 {
+		t.Fatalf("verdict %+v, want a delayed nak", v)
+	}
+	if n := len(r.pub.all()); n != 0 {
+		t.Errorf("%d messages published", n)
+	}
 }
