@@ -37,7 +37,8 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
-	done chan error
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit error, set before done is closed
 }
 
 type syncBuffer struct {
@@ -56,12 +57,12 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "COPYGUARD_TEST_MAIN=1"), env...)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- cmd.Wait() }()
+	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-p.done
@@ -163,11 +164,10 @@ func TestKillAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-b.done:
-		if err != nil {
-			t.Errorf("after SIGTERM: %v", err)
+	case <-b.done:
+		if b.err != nil {
+			t.Errorf("after SIGTERM: %v", b.err)
 		}
-		b.done <- err // for the cleanup
 	case <-time.After(15 * time.Second):
 		t.Errorf("SIGTERM did not stop the worker within 15s")
 	}

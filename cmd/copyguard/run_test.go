@@ -65,9 +65,8 @@ func freePort(t *testing.T) int {
 func (p *proc) alive(t *testing.T) {
 	t.Helper()
 	select {
-	case err := <-p.done:
-		p.done <- err // for the cleanup
-		t.Fatalf("copyguard exited early (%v):\n%s", err, p.out.String())
+	case <-p.done:
+		t.Fatalf("copyguard exited early (%v):\n%s", p.err, p.out.String())
 	default:
 	}
 }
@@ -79,9 +78,8 @@ func (p *proc) stop(t *testing.T) error {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-p.done:
-		p.done <- err
-		return err
+	case <-p.done:
+		return p.err
 	case <-time.After(15 * time.Second):
 		t.Fatalf("SIGTERM did not stop copyguard within 15s:\n%s", p.out.String())
 		return nil
