@@ -73,11 +73,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	// The demo gives up after two minutes, unless asked to keep running
+	// (then only a signal ends it).
+	limit := 2 * time.Minute
 	if *keep {
-		cancel()
-		ctx, cancel = context.WithCancel(context.Background())
+		limit = 100 * 365 * 24 * time.Hour
 	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	d := &demo{out: stdout, verbose: *verbose, prefix: "copyguard", results: map[string]event.Result{}, decisions: map[string][]event.Decision{}, started: time.Now()}
 	return d.run(ctx, stderr, *keep)
