@@ -159,6 +159,14 @@ func New(cfg Config) (*Worker, error) {
 // Policies returns the loaded policy set.
 func (w *Worker) Policies() *policy.Set { return w.policies.Load() }
 
+// SetPolicies replaces the policy set. Triggers decided from now on use
+// it; a trigger being decided keeps the set it started with.
+func (w *Worker) SetPolicies(set *policy.Set) {
+	if set != nil {
+		w.policies.Store(set)
+	}
+}
+
 // Inventory returns the in-memory view of the shared inventory.
 func (w *Worker) Inventory() *policy.Index { return w.index }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -35,11 +37,24 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("signal received; stopping", zap.Duration("timeout", cfg.ShutdownTimeout))
-	case err = <-a.Err():
-		log.Error("worker failed; stopping", zap.Error(err))
+	// SIGHUP reloads the policies; a file with errors is refused and the
+	// running set stays.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for stop := false; !stop; {
+		select {
+		case <-hup:
+			if err := a.Reload(); err != nil {
+				log.Error("policy reload refused; keeping the running policies", zap.Error(err))
+			}
+		case <-ctx.Done():
+			log.Info("signal received; stopping", zap.Duration("timeout", cfg.ShutdownTimeout))
+			stop = true
+		case err = <-a.Err():
+			log.Error("worker failed; stopping", zap.Error(err))
+			stop = true
+		}
 	}
 	a.Stop()
 	return err

@@ -225,6 +225,19 @@ func (a *App) startHTTP(reg *prometheus.Registry) error {
 	return nil
 }
 
+// Reload loads the policy files again and, if they load without error,
+// makes them the worker's policies. On error the running set stays.
+func (a *App) Reload() error {
+	set, err := policy.Load(a.cfg.PolicyPaths...)
+	if err != nil {
+		return err
+	}
+	old := a.Worker.Policies().Version()
+	a.Worker.SetPolicies(set)
+	a.log.Info("policies reloaded", zap.Int("policies", len(set.Policies())), zap.String("version", set.Version()), zap.String("previous_version", old))
+	return nil
+}
+
 // Ready reports why the worker is not ready, or nil: NATS connected,
 // streams set up and consumers running, policies loaded.
 func (a *App) Ready() error {

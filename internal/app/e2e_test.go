@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,41 @@ func TestPause(t *testing.T) {
 	e.waitFor("a second result", 10*time.Second, func() bool { return len(e.result("cn-shanghai", id)) == 2 })
 	if r := e.result("cn-shanghai", id)[1]; r.Outcome != "cancelled" {
 		t.Errorf("after resume: %+v", r)
+	}
+}
+
+// TestReload: new policies take effect after Reload; a broken file is
+// refused and the running set stays.
+func TestReload(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	file := dir + "/p.yaml"
+	write := func(body string) {
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("policies:\n  - {name: none, on: [cancel.requested], match: 'false', action: cancel}\n")
+	c := e.config("w1")
+	c.PolicyPaths = []string{file}
+	a := e.start(c)
+	id := e.seed(copyOpts{region: "cn-shanghai", costCenter: "r"})
+	e.waitInventory(a, 1)
+	before := a.Worker.Policies().Version()
+
+	write("policies:\n  - {name: broken, on: [cancel.requested], match: 'copy.nope', action: cancel}\n")
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "p.yaml:2:") {
+		t.Fatalf("a broken file was not refused with its location: %v", err)
+	}
+	if a.Worker.Policies().Version() != before {
+		t.Fatal("a refused reload changed the running policies")
+	}
+	write("policies:\n  - {name: op, on: [cancel.requested], match: copy.image_id == trigger.data.image_id, action: cancel}\n")
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	e.trigger("cancel.requested", "after-reload", map[string]any{"image_id": id, "region": "cn-shanghai", "reason": "r"})
+	if r := e.waitResult("cn-shanghai", id); r.Outcome != "cancelled" || r.Policies[0] != "op" {
+		t.Errorf("after reload: %+v", r)
 	}
 }
