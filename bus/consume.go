@@ -46,7 +46,11 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 	}
 	// Prefetch no more than the handlers can take: a prefetched message's
 	// AckWait is already running (nats.md §2 pitfall).
-	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Workers))
+	// Pull requests expire every 10s with a heartbeat every 5s (defaults:
+	// 30s and 15s), so a consumer that vanished while no pull request was
+	// waiting is noticed within seconds rather than half a minute.
+	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Workers),
+		jetstream.PullExpiry(10*time.Second), jetstream.PullHeartbeat(5*time.Second))
 	if err != nil {
 		return err
 	}

@@ -313,9 +313,12 @@ func TestConsumeConsumerDeleted(t *testing.T) {
 	if err := stream.DeleteConsumer(ctxT(t), "jobs"); err != nil {
 		t.Fatal(err)
 	}
+	// A pull request waiting at the delete gets a 409 at once; otherwise
+	// the next pull (every 10s at most, heartbeat 5s) finds the consumer
+	// gone. 30s leaves room for a loaded machine.
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Consume kept running on a deleted consumer")
 	}
 	if err := stop(); err == nil || !errors.Is(err, jetstream.ErrConsumerDeleted) {
