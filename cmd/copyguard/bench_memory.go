@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/copyguard/copyguard/cloud"
+	"github.com/copyguard/copyguard/internal/benchdata"
 	"github.com/copyguard/copyguard/policy"
 )
 
@@ -151,15 +151,8 @@ func indexHeap(n int) uint64 {
 // timing policy.Set.Evaluate itself (what the worker calls per trigger).
 func benchEval(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 	const sc = "eval"
-	dir, err := os.MkdirTemp("", "copyguard-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	if err := writeBenchPolicies(filepath.Join(dir, "policies")); err != nil {
-		return nil, err
-	}
-	set, err := policy.Load(filepath.Join(dir, "policies"))
+	// The workload's 20 policies alone, without bench-batch.
+	set, err := policy.Parse("workload.yaml", []byte(benchdata.Policies))
 	if err != nil {
 		return nil, err
 	}
