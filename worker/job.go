@@ -28,9 +28,12 @@ const (
 type claim struct {
 	Trigger  event.TriggerRef `json:"trigger"`
 	Policies []string         `json:"policies"`
-	Copy     cloud.Copy       `json:"copy"`
-	State    string           `json:"state"`
-	Attempts int              `json:"attempts"`
+	// The copy's identity only: the job carries the rest, and the claim is
+	// rewritten before and after every call.
+	ImageID  string `json:"image_id"`
+	Region   string `json:"region"`
+	State    string `json:"state"`
+	Attempts int    `json:"attempts"`
 	// Unknown: an earlier call may have cancelled the copy (it timed out,
 	// the connection dropped, a 5xx), so NotFound now means cancelled.
 	Unknown   bool          `json:"unknown,omitempty"`
@@ -95,7 +98,7 @@ func (w *Worker) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 	key := copyKey(j.Copy)
 	log := w.log.With(zap.String("trigger_id", j.Trigger.ID), zap.String("image_id", j.Copy.ImageID), zap.String("region", j.Copy.Region))
 
-	c := claim{Trigger: j.Trigger, Policies: j.Policies, Copy: j.Copy, State: stateDecided, Owner: w.cfg.Instance, DecidedAt: j.DecidedAt}
+	c := claim{Trigger: j.Trigger, Policies: j.Policies, ImageID: j.Copy.ImageID, Region: j.Copy.Region, State: stateDecided, Owner: w.cfg.Instance, DecidedAt: j.DecidedAt}
 	rev := j.ClaimRev
 	if m.Delivered > 1 {
 		// A redelivery: an earlier attempt may have moved the claim on.
@@ -108,14 +111,14 @@ func (w *Worker) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 	lim := w.limiter(j.Copy.Region)
 	for {
 		if c.State == stateDone {
-			return w.finish(ctx, log, m, key, c, rev)
+			return w.finish(ctx, log, m, key, c)
 		}
 		if c.Trigger != j.Trigger {
 			log.Error("claim belongs to another trigger; dropping job", zap.String("claim_trigger", c.Trigger.ID))
 			return term("claim belongs to another trigger")
 		}
 		if p, paused := w.Paused(); paused {
-			return w.holdPaused(ctx, log, m, key, c, rev, p)
+			return w.holdPaused(ctx, log, m, key, j.Copy, c, p)
 		}
 		if err := lim.Wait(ctx); err != nil {
 			return nak(0, "shutting down")
@@ -189,10 +192,10 @@ func (w *Worker) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		}
 		r.Reason = reason(outcome, class, c.Attempts)
 		c.State, c.Result = stateDone, r
-		if rev, err = w.saveClaim(ctx, key, c, rev); err != nil {
+		if _, err = w.saveClaim(ctx, key, c, rev); err != nil {
 			return w.retryLater(log, m, "save claim", err)
 		}
-		return w.finish(ctx, log, m, key, c, rev)
+		return w.finish(ctx, log, m, key, c)
 	}
 }
 
@@ -209,7 +212,7 @@ func (w *Worker) claimLost(log *zap.Logger, m Msg, err error) Verdict {
 }
 
 // finish publishes the result stored in a done claim and settles the job.
-func (w *Worker) finish(ctx context.Context, log *zap.Logger, m Msg, key string, c claim, _ uint64) Verdict {
+func (w *Worker) finish(ctx context.Context, log *zap.Logger, m Msg, key string, c claim) Verdict {
 	if c.Result == nil {
 		log.Error("done claim without result", zap.String("key", key))
 		return term("done claim without result")
@@ -235,11 +238,11 @@ func (w *Worker) finish(ctx context.Context, log *zap.Logger, m Msg, key string,
 
 // holdPaused reports a queued cancel as held and frees the claim, so a
 // trigger after the pause is lifted can act on the copy again.
-func (w *Worker) holdPaused(ctx context.Context, log *zap.Logger, m Msg, key string, c claim, rev uint64, p PauseState) Verdict {
+func (w *Worker) holdPaused(ctx context.Context, log *zap.Logger, m Msg, key string, cp cloud.Copy, c claim, p PauseState) Verdict {
 	now := w.cfg.Now()
 	r := event.Result{
-		Trigger: c.Trigger, Outcome: string(cloud.OutcomeHeld), Policies: nonNil(c.Policies), ImageID: c.Copy.ImageID,
-		Region: c.Copy.Region, SourceRegion: c.Copy.SourceRegion, Attempts: c.Attempts,
+		Trigger: c.Trigger, Outcome: string(cloud.OutcomeHeld), Policies: nonNil(c.Policies), ImageID: cp.ImageID,
+		Region: cp.Region, SourceRegion: cp.SourceRegion, Attempts: c.Attempts,
 		Reason: "paused: " + p.Reason, DecidedAt: c.DecidedAt, FinishedAt: now, Instance: w.cfg.Instance,
 	}
 	if err := w.publishResult(ctx, r); err != nil {

@@ -232,7 +232,7 @@ func parallel(ctx context.Context, n, width int, f func(ctx context.Context, i i
 // earlier trigger holds the claim it returns who, and stores nothing.
 func (w *Worker) claimAndQueue(ctx context.Context, ref event.TriggerRef, d policy.Decision, now time.Time) (string, error) {
 	key := copyKey(d.Copy)
-	c := claim{Trigger: ref, Policies: d.Policies, Copy: d.Copy, State: stateDecided, Owner: w.cfg.Instance, DecidedAt: now, UpdatedAt: now}
+	c := claim{Trigger: ref, Policies: d.Policies, ImageID: d.Copy.ImageID, Region: d.Copy.Region, State: stateDecided, Owner: w.cfg.Instance, DecidedAt: now, UpdatedAt: now}
 	val, _ := json.Marshal(c)
 	rev, err := w.cfg.Claims.Create(ctx, key, val, 0)
 	if errors.Is(err, ErrExists) {
@@ -252,7 +252,7 @@ func (w *Worker) claimAndQueue(ctx context.Context, ref event.TriggerRef, d poli
 	if c.State == stateDone {
 		return "", nil
 	}
-	j := job{Trigger: ref, Policies: c.Policies, Copy: c.Copy, ClaimRev: rev, DecidedAt: c.DecidedAt}
+	j := job{Trigger: ref, Policies: c.Policies, Copy: d.Copy, ClaimRev: rev, DecidedAt: c.DecidedAt}
 	body, _ := json.Marshal(j)
 	if err := w.cfg.Publisher.Publish(ctx, w.subject("job", d.Copy.Region), "job:"+key+":"+triggerKey(ref), body); err != nil {
 		return "", fmt.Errorf("queue job %s: %w", key, err)
