@@ -180,7 +180,7 @@ func (w *Worker) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		}
 		now := w.cfg.Now()
 		r := &event.Result{
-			Trigger: j.Trigger, Outcome: string(outcome), Policies: nonNil(j.Policies), ImageID: j.Copy.ImageID,
+			Trigger: j.Trigger, Outcome: string(outcome), Policies: j.Policies, ImageID: j.Copy.ImageID,
 			Region: j.Copy.Region, SourceRegion: j.Copy.SourceRegion, Attempts: c.Attempts, RequestID: reqID,
 			DecidedAt: c.DecidedAt, FinishedAt: now, Instance: w.cfg.Instance,
 		}
@@ -241,7 +241,7 @@ func (w *Worker) finish(ctx context.Context, log *zap.Logger, m Msg, key string,
 func (w *Worker) holdPaused(ctx context.Context, log *zap.Logger, m Msg, key string, cp cloud.Copy, c claim, p PauseState) Verdict {
 	now := w.cfg.Now()
 	r := event.Result{
-		Trigger: c.Trigger, Outcome: string(cloud.OutcomeHeld), Policies: nonNil(c.Policies), ImageID: cp.ImageID,
+		Trigger: c.Trigger, Outcome: string(cloud.OutcomeHeld), Policies: c.Policies, ImageID: cp.ImageID,
 		Region: cp.Region, SourceRegion: cp.SourceRegion, Attempts: c.Attempts,
 		Reason: "paused: " + p.Reason, DecidedAt: c.DecidedAt, FinishedAt: now, Instance: w.cfg.Instance,
 	}

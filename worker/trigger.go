@@ -77,15 +77,14 @@ func (w *Worker) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 func (w *Worker) apply(ctx context.Context, ref event.TriggerRef, plan *policy.Plan, now time.Time) (*event.Decision, error) {
 	pause, paused := w.Paused()
 	dec := &event.Decision{
-		Trigger: ref, PolicyVersion: plan.Version, Fired: nonNil(plan.Fired),
-		Cancel: []event.DecidedCopy{}, Planned: []event.DecidedCopy{}, Protected: []event.DecidedCopy{},
-		Held: []event.DecidedCopy{}, AlreadyDecided: []event.DecidedCopy{}, Errors: []event.EvalError{},
-		Paused: paused, DryRun: w.cfg.DryRun, DecidedAt: now, Instance: w.cfg.Instance,
+		Trigger: ref, PolicyVersion: plan.Version, Fired: plan.Fired,
+		ErrorsDropped: plan.ErrorsDropped,
+		Paused:        paused, DryRun: w.cfg.DryRun, DecidedAt: now, Instance: w.cfg.Instance,
 	}
 	for _, e := range plan.Errors {
 		dec.Errors = append(dec.Errors, event.EvalError{Policy: e.Policy, Field: e.Field, ImageID: e.ImageID, Region: e.Region, Message: e.Message})
 	}
-	w.m.EvalErrors.Add(float64(len(plan.Errors)))
+	w.m.EvalErrors.Add(float64(len(plan.Errors) + plan.ErrorsDropped))
 
 	// kind says which list of the decision each copy goes to.
 	type slot struct {
@@ -97,11 +96,11 @@ func (w *Worker) apply(ctx context.Context, ref event.TriggerRef, plan *policy.P
 	err := parallel(ctx, len(order), 32, func(ctx context.Context, k int) error {
 		i := order[k]
 		d := plan.Decisions[i]
-		dc := event.DecidedCopy{ImageID: d.Copy.ImageID, Region: d.Copy.Region, Policies: nonNil(d.Policies), Reason: d.Reason}
+		dc := event.DecidedCopy{ImageID: d.Copy.ImageID, Region: d.Copy.Region, Policies: d.Policies, Reason: d.Reason}
 		var outcome cloud.Outcome
 		switch d.Action {
 		case policy.ActionProtect:
-			dc.Policies = nonNil(d.Vetoed)
+			dc.Policies = d.Vetoed
 			if dc.Reason == "" {
 				dc.Reason = fmt.Sprintf("protected by %s; vetoed %s", strings.Join(d.Vetoed, ", "), strings.Join(d.Policies, ", "))
 			}
@@ -385,11 +384,4 @@ func triggerKey(ref event.TriggerRef) string {
 func conditionKey(policyName string, ref event.TriggerRef) string {
 	sum := sha256.Sum256([]byte(policyName + "\x00" + ref.Source + "\x00" + ref.ID))
 	return hex.EncodeToString(sum[:16])
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }
