@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/copyguard/copyguard/event"
 )
 
 // Names are the subjects, streams, consumers and buckets derived from the
@@ -38,15 +40,14 @@ func NamesFor(prefix string) Names {
 	}
 }
 
-// Subject helpers.
-func (n Names) TriggerSubject(typ string) string { return n.Prefix + ".trigger." + typ }
-func (n Names) CopySubject(what string) string   { return n.Prefix + ".copy." + what }
-func (n Names) JobSubject(region string) string  { return n.Prefix + ".job." + region }
-func (n Names) ResultSubject(outcome string) string {
-	return n.Prefix + ".result." + outcome
-}
-func (n Names) DecisionSubject() string { return n.Prefix + ".decision" }
-func (n Names) RejectedSubject() string { return n.Prefix + ".rejected" }
+// Subject helpers, from event.Subjects, which owns the layout.
+func (n Names) TriggerSubject(typ string) string    { return n.subjects().Trigger(typ) }
+func (n Names) CopySubject(what string) string      { return n.subjects().Copy(what) }
+func (n Names) JobSubject(region string) string     { return n.subjects().Job(region) }
+func (n Names) ResultSubject(outcome string) string { return n.subjects().Result(outcome) }
+func (n Names) DecisionSubject() string             { return n.subjects().Decision() }
+func (n Names) RejectedSubject() string             { return n.subjects().Rejected() }
+func (n Names) subjects() event.Subjects            { return event.Subjects{Prefix: n.Prefix} }
 
 // TopologyConfig holds the retention knobs of the streams and buckets.
 type TopologyConfig struct {
@@ -97,18 +98,18 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 	}
 	t := &Topology{Names: n}
 	var err error
-	if t.Triggers, err = ensureStream(ctx, js, work(n.TriggerStream, n.Prefix+".trigger.>")); err != nil {
+	if t.Triggers, err = ensureStream(ctx, js, work(n.TriggerStream, n.subjects().Triggers())); err != nil {
 		return nil, err
 	}
-	if t.Inventory, err = ensureStream(ctx, js, work(n.InventoryStream, n.Prefix+".copy.>")); err != nil {
+	if t.Inventory, err = ensureStream(ctx, js, work(n.InventoryStream, n.subjects().Copies())); err != nil {
 		return nil, err
 	}
-	if t.Jobs, err = ensureStream(ctx, js, work(n.JobStream, n.Prefix+".job.>")); err != nil {
+	if t.Jobs, err = ensureStream(ctx, js, work(n.JobStream, n.subjects().Jobs())); err != nil {
 		return nil, err
 	}
 	if t.Events, err = ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:       n.EventStream,
-		Subjects:   []string{n.DecisionSubject(), n.Prefix + ".result.>", n.RejectedSubject()},
+		Subjects:   []string{n.DecisionSubject(), n.subjects().Results(), n.RejectedSubject()},
 		Retention:  jetstream.LimitsPolicy,
 		Storage:    jetstream.FileStorage,
 		Replicas:   c.Replicas,

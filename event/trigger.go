@@ -212,10 +212,9 @@ func CheckSubject(e *Event, subject, prefix string) error {
 	if e == nil {
 		return errorf("", "nil event")
 	}
-	if prefix == "" {
-		prefix = DefaultSubjectPrefix
-	}
-	if typ, ok := strings.CutPrefix(subject, prefix+".trigger."); ok {
+	subjects := SubjectsFor(prefix)
+	prefix = subjects.Prefix
+	if typ, ok := strings.CutPrefix(subject, subjects.Trigger("")); ok {
 		if !ValidTriggerType(typ) {
 			return errorf("", "subject %q does not end in a valid trigger type", truncate(subject, 2*MaxTypeLen))
 		}
@@ -227,9 +226,9 @@ func CheckSubject(e *Event, subject, prefix string) error {
 	}
 	want := ""
 	switch subject {
-	case prefix + ".copy.started":
+	case subjects.Copy("started"):
 		want = TypeCopyStarted
-	case prefix + ".copy.finished":
+	case subjects.Copy("finished"):
 		want = TypeCopyFinished
 	default:
 		return errorf("", "subject %q is not an input subject: want %s.trigger.<type>, %s.copy.started or %s.copy.finished",

@@ -116,7 +116,7 @@ func (w *Worker) applyConditions(ctx context.Context, c cloud.Copy) error {
 			return err
 		}
 		id := "decision:" + triggerKey(cond.Ref) + ":" + copyKey(c)
-		if err := w.publishEvent(ctx, w.subject("decision"), id, event.TypeDecision, cond.Ref.ID, *dec); err != nil {
+		if err := w.publishEvent(ctx, w.subjects.Decision(), id, event.TypeDecision, cond.Ref.ID, *dec); err != nil {
 			return err
 		}
 		w.log.Info("condition applied to new copy", zap.String("policy", cond.Policy), zap.String("trigger_id", cond.Ref.ID),

@@ -56,7 +56,7 @@ func (w *Worker) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 	if err := w.recordConditions(ctx, set, t, ref, plan, now); err != nil {
 		return w.retryLater(log(), m, "record conditions", err)
 	}
-	if err := w.publishEvent(ctx, w.subject("decision"), "decision:"+triggerKey(ref), event.TypeDecision, ev.ID, *dec); err != nil {
+	if err := w.publishEvent(ctx, w.subjects.Decision(), "decision:"+triggerKey(ref), event.TypeDecision, ev.ID, *dec); err != nil {
 		return w.retryLater(log(), m, "publish decision", err)
 	}
 	w.m.Triggers.WithLabelValues(ev.Type).Inc()
@@ -253,7 +253,7 @@ func (w *Worker) claimAndQueue(ctx context.Context, ref event.TriggerRef, d poli
 	}
 	j := job{Trigger: ref, Policies: c.Policies, Copy: d.Copy, ClaimRev: rev, DecidedAt: c.DecidedAt}
 	body, _ := json.Marshal(j)
-	if err := w.cfg.Publisher.Publish(ctx, w.subject("job", d.Copy.Region), "job:"+key+":"+triggerKey(ref), body); err != nil {
+	if err := w.cfg.Publisher.Publish(ctx, w.subjects.Job(d.Copy.Region), "job:"+key+":"+triggerKey(ref), body); err != nil {
 		return "", fmt.Errorf("queue job %s: %w", key, err)
 	}
 	return "", nil
@@ -321,7 +321,7 @@ func (w *Worker) reject(ctx context.Context, m Msg, input string, cause error) V
 	r := event.Reject(m.Subject, m.Data, cause, w.cfg.Instance, w.cfg.Now())
 	sum := sha256.Sum256(append([]byte(m.Subject+"\x00"), m.Data...))
 	id := "rejected:" + hex.EncodeToString(sum[:12])
-	if err := w.publishEvent(ctx, w.subject("rejected"), id, event.TypeRejected, m.Subject, r); err != nil {
+	if err := w.publishEvent(ctx, w.subjects.Rejected(), id, event.TypeRejected, m.Subject, r); err != nil {
 		return w.retryLater(w.log, m, "publish rejection", err)
 	}
 	w.m.Rejected.WithLabelValues(input).Inc()
@@ -335,7 +335,7 @@ func (w *Worker) publishResult(ctx context.Context, r event.Result) error {
 	// outcome for the same trigger and copy (held while paused, then
 	// cancelled once the pause is lifted) is a second fact and is kept.
 	id := "result:" + r.Region + "." + r.ImageID + ":" + triggerKey(r.Trigger) + ":" + r.Outcome
-	if err := w.publishEvent(ctx, w.subject("result", r.Outcome), id, event.TypeResult, r.Region+"/"+r.ImageID, r); err != nil {
+	if err := w.publishEvent(ctx, w.subjects.Result(r.Outcome), id, event.TypeResult, r.Region+"/"+r.ImageID, r); err != nil {
 		return err
 	}
 	w.m.Results.WithLabelValues(r.Outcome).Inc()

@@ -3,7 +3,6 @@ package worker
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/copyguard/copyguard/cloud"
+	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/policy"
 )
 
@@ -124,6 +124,7 @@ func (c *Config) defaults() {
 // Worker decides and acts. Its handlers are safe for concurrent use.
 type Worker struct {
 	cfg      Config
+	subjects event.Subjects
 	log      *zap.Logger
 	m        *Metrics
 	policies atomic.Pointer[policy.Set]
@@ -144,7 +145,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	cfg.defaults()
 	w := &Worker{
-		cfg: cfg, log: cfg.Logger, m: NewMetrics(cfg.Registerer),
+		cfg: cfg, subjects: event.SubjectsFor(cfg.Prefix), log: cfg.Logger, m: NewMetrics(cfg.Registerer),
 		index:      policy.NewIndex(),
 		conditions: map[string]condition{},
 		limiters:   map[string]*limiter{},
@@ -177,10 +178,6 @@ func (w *Worker) Paused() (PauseState, bool) {
 		return PauseState{}, false
 	}
 	return *p, true
-}
-
-func (w *Worker) subject(parts ...string) string {
-	return w.cfg.Prefix + "." + strings.Join(parts, ".")
 }
 
 func (w *Worker) limiter(region string) *limiter {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud/ecs"
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
@@ -51,7 +52,7 @@ type demo struct {
 	sim     *ecssim.Server
 	client  *ecs.Client
 	js      jetstream.JetStream
-	prefix  string
+	names   bus.Names
 	copies  []demoCopy
 	sources []string // source images in demoSource
 	started time.Time
@@ -81,7 +82,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	d := &demo{out: stdout, verbose: *verbose, prefix: "copyguard", results: map[string]event.Result{}, decisions: map[string][]event.Decision{}, started: time.Now()}
+	d := &demo{out: stdout, verbose: *verbose, names: bus.NamesFor("copyguard"), results: map[string]event.Result{}, decisions: map[string][]event.Decision{}, started: time.Now()}
 	return d.run(ctx, stderr, *keep)
 }
 

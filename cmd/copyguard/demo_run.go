@@ -83,7 +83,7 @@ func (d *demo) announceOne(ctx context.Context, c demoCopy) error {
 	img, _ := d.sim.Image(c.region, c.id)
 	data := map[string]any{"image_id": c.id, "region": c.region, "source_image_id": img.SourceImageID, "source_region": demoSource,
 		"name": c.name, "size_gb": img.SizeGB, "tags": img.Tags, "started_at": time.Now().UTC().Format(time.RFC3339)}
-	return d.publish(ctx, d.prefix+".copy.started", "copy.started", "started-"+c.id, data)
+	return d.publish(ctx, d.names.CopySubject("started"), "copy.started", "started-"+c.id, data)
 }
 
 func (d *demo) publish(ctx context.Context, subject, typ, id string, data map[string]any) error {
@@ -101,7 +101,7 @@ func (d *demo) publish(ctx context.Context, subject, typ, id string, data map[st
 
 // follow prints decisions, results and rejections as they are published.
 func (d *demo) follow(ctx context.Context) error {
-	cons, err := d.js.OrderedConsumer(ctx, "COPYGUARD_EVENTS", jetstream.OrderedConsumerConfig{})
+	cons, err := d.js.OrderedConsumer(ctx, d.names.EventStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return err
 	}
@@ -158,16 +158,16 @@ func (d *demo) settled(triggerID string) bool {
 
 func (d *demo) trigger(ctx context.Context, typ, id, about string, data map[string]any) error {
 	d.step("Trigger %s (%s)", typ, about)
-	if err := d.publish(ctx, d.prefix+".trigger."+typ, typ, id, data); err != nil {
+	if err := d.publish(ctx, d.names.TriggerSubject(typ), typ, id, data); err != nil {
 		return err
 	}
 	return d.waitUntil(ctx, "the results of "+id, func() bool { return d.settled(id) })
 }
 
 func (d *demo) fire(ctx context.Context) error {
-	d.step("A malformed event on %s.trigger.budget.exceeded", d.prefix)
+	d.step("A malformed event on %s", d.names.TriggerSubject("budget.exceeded"))
 	bad := []byte(`{"specversion":"1.0","id":"oops-1","source":"finance-bot","type":"budget.exceeded","data":{"budget":"q4","percent":"a lot"}}`)
-	if _, err := d.js.Publish(ctx, d.prefix+".trigger.budget.exceeded", bad, jetstream.WithMsgID("oops-1")); err != nil {
+	if _, err := d.js.Publish(ctx, d.names.TriggerSubject("budget.exceeded"), bad, jetstream.WithMsgID("oops-1")); err != nil {
 		return err
 	}
 	if err := d.waitUntil(ctx, "the rejection", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.rejected) > 0 }); err != nil {
