@@ -115,6 +115,8 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 	if reg != nil {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	// A nil *Registry in a Registerer interface is not a nil interface:
+	// pass nil only when there is no registry.
 	var registerer prometheus.Registerer
 	if reg != nil {
 		registerer = reg
