@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-func benchIndex(b *testing.B) (*Set, *Index) {
+func benchIndex(b *testing.B) (*Set, *CopyIndex) {
 	b.Helper()
 	set := mustParse(b, benchPolicies)
-	idx := NewIndex()
+	idx := NewCopyIndex()
 	for _, c := range inventory(100_000, 42) {
 		idx.Put(c)
 	}
@@ -70,16 +70,16 @@ func BenchmarkEvaluateOperatorCancel(b *testing.B) {
 	benchEvaluate(b, Trigger{ID: "t-5", Type: "cancel.requested", Data: map[string]any{"image_id": "m-00000010", "region": inventory(11, 42)[10].Region}})
 }
 
-// BenchmarkIndexMemory reports the heap the Index holds for 100,000
+// BenchmarkIndexMemory reports the heap the CopyIndex holds for 100,000
 // copies, copies included.
 func BenchmarkIndexMemory(b *testing.B) {
-	var keep *Index
+	var keep *CopyIndex
 	var before, after runtime.MemStats
 	for b.Loop() {
 		keep = nil
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		idx := NewIndex()
+		idx := NewCopyIndex()
 		for _, c := range inventory(100_000, 42) {
 			idx.Put(c)
 		}
@@ -104,7 +104,7 @@ func BenchmarkIndexMemory(b *testing.B) {
 // BenchmarkIndexPut is the cost of one inventory update.
 func BenchmarkIndexPut(b *testing.B) {
 	copies := inventory(100_000, 42)
-	idx := NewIndex()
+	idx := NewCopyIndex()
 	for _, c := range copies {
 		idx.Put(c)
 	}

@@ -144,9 +144,9 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 // EvaluateCopies evaluates against a plain list of copies (tests, the
-// policy test command); it builds a temporary Index.
+// policy test command); it builds a temporary CopyIndex.
 func (s *Set) EvaluateCopies(t Trigger, copies []cloud.Copy, now time.Time, opts ...EvalOption) *Plan {
-	idx := NewIndex()
+	idx := NewCopyIndex()
 	for _, c := range copies {
 		idx.Put(c)
 	}
@@ -157,7 +157,7 @@ func (s *Set) EvaluateCopies(t Trigger, copies []cloud.Copy, now time.Time, opts
 // which policies fire, which copies they select, and, per copy, cancel,
 // protect, held or planned. It never fails: CEL runtime errors are
 // collected in the Plan and count as "no match".
-func (s *Set) Evaluate(t Trigger, copies *Index, now time.Time, opts ...EvalOption) *Plan {
+func (s *Set) Evaluate(t Trigger, copies *CopyIndex, now time.Time, opts ...EvalOption) *Plan {
 	var cfg evalConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -198,7 +198,7 @@ func (s *Set) Evaluate(t Trigger, copies *Index, now time.Time, opts ...EvalOpti
 
 // evaluation is the state of one Evaluate call.
 type evaluation struct {
-	idx   *Index
+	idx   *CopyIndex
 	plain bool
 	act   activation
 	errs  errorLog

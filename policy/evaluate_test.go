@@ -301,7 +301,7 @@ func TestEvaluateCostLimit(t *testing.T) {
 
 func TestEvaluateDeterministic(t *testing.T) {
 	set := mustParse(t, benchPolicies)
-	idx := NewIndex()
+	idx := NewCopyIndex()
 	for _, c := range inventory(20_000, 7) {
 		idx.Put(c)
 	}
@@ -326,7 +326,7 @@ func TestEvaluateDeterministic(t *testing.T) {
 
 func TestEvaluateNilIndexAndEmptySet(t *testing.T) {
 	set := mustParse(t, `policies: []`)
-	if p := set.Evaluate(trig("x", nil), NewIndex(), benchNow); len(p.Fired)+len(p.Decisions)+len(p.Errors) != 0 {
+	if p := set.Evaluate(trig("x", nil), NewCopyIndex(), benchNow); len(p.Fired)+len(p.Decisions)+len(p.Errors) != 0 {
 		t.Errorf("empty set: %+v", p)
 	}
 	set = mustParse(t, benchPolicies)

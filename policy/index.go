@@ -9,7 +9,7 @@ import (
 	"github.com/copyguard/copyguard/cloud"
 )
 
-// Index is the in-memory inventory of copies, indexed by region, image id
+// CopyIndex is the in-memory inventory of copies, indexed by region, image id
 // and tag so that Evaluate can look candidates up instead of running CEL
 // on every copy. It is safe for concurrent use.
 //
@@ -18,7 +18,7 @@ import (
 // per-copy overhead small at 100,000 copies. A stored copy is never
 // modified: Put stores a new one, so an evaluation that took pointers
 // under the read lock can keep reading them after releasing it.
-type Index struct {
+type CopyIndex struct {
 	mu       sync.RWMutex
 	slots    []*cloud.Copy // nil for a free slot
 	free     []int32
@@ -38,9 +38,9 @@ type copyKey struct{ region, imageID string }
 
 type slotSet map[int32]struct{}
 
-// NewIndex returns an empty Index.
-func NewIndex() *Index {
-	return &Index{
+// NewCopyIndex returns an empty CopyIndex.
+func NewCopyIndex() *CopyIndex {
+	return &CopyIndex{
 		byKey:     map[copyKey]int32{},
 		byRegion:  map[string]slotSet{},
 		byImage:   map[string]int32{},
@@ -49,9 +49,9 @@ func NewIndex() *Index {
 	}
 }
 
-// Put adds or replaces the copy identified by (Region, ImageID). The Index
+// Put adds or replaces the copy identified by (Region, ImageID). The CopyIndex
 // keeps c.Tags as it is: the caller must not modify that map afterwards.
-func (x *Index) Put(c cloud.Copy) {
+func (x *CopyIndex) Put(c cloud.Copy) {
 	stored := &c
 	k := copyKey{c.Region, c.ImageID}
 	x.mu.Lock()
@@ -81,7 +81,7 @@ func (x *Index) Put(c cloud.Copy) {
 }
 
 // Delete removes a copy; deleting an unknown copy does nothing.
-func (x *Index) Delete(region, imageID string) {
+func (x *CopyIndex) Delete(region, imageID string) {
 	k := copyKey{region, imageID}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -100,8 +100,8 @@ func (x *Index) Delete(region, imageID string) {
 }
 
 // Get returns the copy with that identity. Its Tags map is shared with
-// the Index and must not be modified.
-func (x *Index) Get(region, imageID string) (cloud.Copy, bool) {
+// the CopyIndex and must not be modified.
+func (x *CopyIndex) Get(region, imageID string) (cloud.Copy, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	slot, ok := x.byKey[copyKey{region, imageID}]
@@ -112,14 +112,14 @@ func (x *Index) Get(region, imageID string) (cloud.Copy, bool) {
 }
 
 // Len is the number of copies.
-func (x *Index) Len() int {
+func (x *CopyIndex) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return len(x.byKey)
 }
 
 // All returns every copy sorted by (region, image_id).
-func (x *Index) All() []cloud.Copy {
+func (x *CopyIndex) All() []cloud.Copy {
 	x.mu.RLock()
 	out := make([]cloud.Copy, 0, len(x.byKey))
 	for _, c := range x.slots {
@@ -134,7 +134,7 @@ func (x *Index) All() []cloud.Copy {
 	return out
 }
 
-func (x *Index) indexTags(slot int32, tags map[string]string) {
+func (x *CopyIndex) indexTags(slot int32, tags map[string]string) {
 	for k, v := range tags {
 		vals := x.byTag[k]
 		if vals == nil {
@@ -145,7 +145,7 @@ func (x *Index) indexTags(slot int32, tags map[string]string) {
 	}
 }
 
-func (x *Index) unindexTags(slot int32, tags map[string]string) {
+func (x *CopyIndex) unindexTags(slot int32, tags map[string]string) {
 	for k, v := range tags {
 		if vals := x.byTag[k]; vals != nil {
 			remove(vals, v, slot)
@@ -156,7 +156,7 @@ func (x *Index) unindexTags(slot int32, tags map[string]string) {
 	}
 }
 
-func (x *Index) addImage(id string, slot int32) {
+func (x *CopyIndex) addImage(id string, slot int32) {
 	if _, ok := x.byImage[id]; !ok {
 		x.byImage[id] = slot
 		return
@@ -164,7 +164,7 @@ func (x *Index) addImage(id string, slot int32) {
 	x.imageMore[id] = append(x.imageMore[id], slot)
 }
 
-func (x *Index) removeImage(id string, slot int32) {
+func (x *CopyIndex) removeImage(id string, slot int32) {
 	more := x.imageMore[id]
 	if x.byImage[id] == slot {
 		if len(more) == 0 {
@@ -183,7 +183,7 @@ func (x *Index) removeImage(id string, slot int32) {
 }
 
 // imageSlots returns the slots of an image id.
-func (x *Index) imageSlots(id string) []int32 {
+func (x *CopyIndex) imageSlots(id string) []int32 {
 	first, ok := x.byImage[id]
 	if !ok {
 		return nil
@@ -210,7 +210,7 @@ func remove(m map[string]slotSet, k string, slot int32) {
 }
 
 // allLocked returns pointers to every copy; the caller holds the read lock.
-func (x *Index) allLocked() []*cloud.Copy {
+func (x *CopyIndex) allLocked() []*cloud.Copy {
 	out := make([]*cloud.Copy, 0, len(x.byKey))
 	for _, c := range x.slots {
 		if c != nil {
@@ -223,7 +223,7 @@ func (x *Index) allLocked() []*cloud.Copy {
 // countLocked returns how many copies have the term's field equal to one
 // of its values, so that the narrowest term is looked up; the caller holds
 // the read lock.
-func (x *Index) countLocked(tv *termValues) int {
+func (x *CopyIndex) countLocked(tv *termValues) int {
 	n := 0
 	for _, v := range dedup(tv.values) {
 		if tv.term.field == termImageID {
@@ -237,7 +237,7 @@ func (x *Index) countLocked(tv *termValues) int {
 
 // lookupLocked returns pointers to the copies whose field equals one of
 // the term's values; the caller holds the read lock.
-func (x *Index) lookupLocked(tv *termValues) []*cloud.Copy {
+func (x *CopyIndex) lookupLocked(tv *termValues) []*cloud.Copy {
 	var out []*cloud.Copy
 	for _, v := range dedup(tv.values) {
 		if tv.term.field == termImageID {
@@ -257,7 +257,7 @@ func (x *Index) lookupLocked(tv *termValues) []*cloud.Copy {
 	return out
 }
 
-func (x *Index) set(t *indexTerm, v string) slotSet {
+func (x *CopyIndex) set(t *indexTerm, v string) slotSet {
 	switch t.field {
 	case termRegion:
 		return x.byRegion[v]

@@ -19,7 +19,7 @@ func keys(cs []*cloud.Copy) []string {
 }
 
 func TestIndexPutGetDelete(t *testing.T) {
-	x := NewIndex()
+	x := NewCopyIndex()
 	x.Put(cp("r1", "m-1", 10, "team=web"))
 	x.Put(cp("r2", "m-1", 20, "team=web"))
 	x.Put(cp("r1", "m-2", 30, "team=data"))
@@ -73,7 +73,7 @@ func TestIndexPutGetDelete(t *testing.T) {
 }
 
 func TestIndexSameImageInSeveralRegions(t *testing.T) {
-	x := NewIndex()
+	x := NewCopyIndex()
 	byImage := func() []string {
 		return keys(x.lookupLocked(&termValues{term: &indexTerm{field: termImageID}, values: []string{"m-1"}}))
 	}
@@ -95,7 +95,7 @@ func TestIndexSameImageInSeveralRegions(t *testing.T) {
 }
 
 func TestIndexEmptyTagsAreNotIndexed(t *testing.T) {
-	x := NewIndex()
+	x := NewCopyIndex()
 	x.Put(cloud.Copy{ImageID: "m-1", Region: "r1"})
 	x.Delete("r1", "m-1")
 	if len(x.byTag) != 0 || len(x.byRegion) != 0 || len(x.byImage) != 0 || len(x.imageMore) != 0 || len(x.byKey) != 0 {
@@ -108,7 +108,7 @@ func TestIndexEmptyTagsAreNotIndexed(t *testing.T) {
 // pointers stay consistent.
 func TestIndexConcurrentUse(t *testing.T) {
 	set := mustParse(t, benchPolicies)
-	x := NewIndex()
+	x := NewCopyIndex()
 	copies := inventory(3000, 3)
 	for _, c := range copies {
 		x.Put(c)
@@ -147,7 +147,7 @@ func TestIndexConcurrentUse(t *testing.T) {
 }
 
 func TestIndexCount(t *testing.T) {
-	x := NewIndex()
+	x := NewCopyIndex()
 	for i := range 10 {
 		x.Put(cp(fmt.Sprintf("r%d", i%2), fmt.Sprintf("m-%d", i), 0))
 	}

@@ -27,7 +27,7 @@ const (
 //
 // Because it is a conjunct, a copy whose field is not one of those values
 // cannot match (the conjunct is false or an error, and neither makes `&&`
-// true), so Evaluate may look candidates up in the Index instead of running
+// true), so Evaluate may look candidates up in the CopyIndex instead of running
 // the match on every copy. The full match still runs on every candidate:
 // terms only narrow, they never decide.
 type indexTerm struct {

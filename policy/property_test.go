@@ -119,7 +119,7 @@ func TestIndexMatchesPlainEvaluation(t *testing.T) {
 				copies[i].Tags = nil // untagged copies: missing keys everywhere
 			}
 		}
-		idx := NewIndex()
+		idx := NewCopyIndex()
 		for _, c := range copies {
 			idx.Put(c)
 		}

@@ -91,7 +91,7 @@ func (ev *evaluation) narrowProtects(runs []run, selected int) {
 // narrow looks up the candidates of the narrowest term, unless there are
 // at least limit of them (limit < 0: no limit); the other terms stay as
 // filters. Called with the index read-locked.
-func (r *run) narrow(x *Index, limit int) {
+func (r *run) narrow(x *CopyIndex, limit int) {
 	best, bestN := 0, -1
 	for i := range r.filters {
 		if n := x.countLocked(&r.filters[i]); bestN < 0 || n < bestN {

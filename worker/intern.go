@@ -23,7 +23,7 @@ type interner struct {
 const maxTagSets = 1 << 16
 
 // copy replaces c's repeated strings and its tag map with shared ones.
-// The shared tag maps must never be modified; policy.Index does not.
+// The shared tag maps must never be modified; policy.CopyIndex does not.
 func (in *interner) copy(c *cloud.Copy) {
 	for _, s := range []*string{&c.Region, &c.Status, &c.SourceRegion, &c.SourceImageID, &c.ResourceGroupID} {
 		if *s != "" {

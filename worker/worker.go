@@ -128,7 +128,7 @@ type Worker struct {
 	log      *zap.Logger
 	m        *Metrics
 	policies atomic.Pointer[policy.Set]
-	index    *policy.Index
+	index    *policy.CopyIndex
 	intern   interner
 
 	mu         sync.Mutex
@@ -146,7 +146,7 @@ func New(cfg Config) (*Worker, error) {
 	cfg.defaults()
 	w := &Worker{
 		cfg: cfg, subjects: event.SubjectsFor(cfg.Prefix), log: cfg.Logger, m: NewMetrics(cfg.Registerer),
-		index:      policy.NewIndex(),
+		index:      policy.NewCopyIndex(),
 		conditions: map[string]condition{},
 		limiters:   map[string]*limiter{},
 	}
@@ -169,7 +169,7 @@ func (w *Worker) SetPolicies(set *policy.Set) {
 }
 
 // Inventory returns the in-memory view of the shared inventory.
-func (w *Worker) Inventory() *policy.Index { return w.index }
+func (w *Worker) Inventory() *policy.CopyIndex { return w.index }
 
 // Paused reports the pause switch as this worker last saw it.
 func (w *Worker) Paused() (PauseState, bool) {

@@ -119,19 +119,19 @@ func benchMemory(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 		infoRow(sc, "Go heap growth (worker index + NATS state)", mbDelta(before.heapAlloc, after.heapAlloc), "MB",
 			fmt.Sprintf("memory: HeapAlloc after GC %.1f → %.1f MB (%.1f right after loading); NATS and the worker share one heap",
 				mb(before.heapAlloc), mb(after.heapAlloc), mb(loaded.heapAlloc))),
-		infoRow(sc, "policy.Index alone with "+n, mb(index), "MB",
-			fmt.Sprintf("memory: the same copies decoded from JSON and put into a fresh policy.Index in this process after the world stopped: %.0f bytes per copy", float64(index)/float64(o.memoryN))),
+		infoRow(sc, "policy.CopyIndex alone with "+n, mb(index), "MB",
+			fmt.Sprintf("memory: the same copies decoded from JSON and put into a fresh policy.CopyIndex in this process after the world stopped: %.0f bytes per copy", float64(index)/float64(o.memoryN))),
 	}, nil
 }
 
-// indexHeap is the heap a policy.Index holds for n copies that came
+// indexHeap is the heap a policy.CopyIndex holds for n copies that came
 // through JSON, as the worker's mirror gets them (each copy with its own
 // strings and tag map).
 func indexHeap(n int) uint64 {
 	rng := rand.New(rand.NewPCG(42, 1))
 	now := time.Now()
 	before := sampleMemory()
-	idx := policy.NewIndex()
+	idx := policy.NewCopyIndex()
 	for i := range n {
 		b, _ := json.Marshal(inventoryCopy(rng, i, now))
 		var c cloud.Copy
@@ -158,7 +158,7 @@ func benchEval(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 	}
 	rng := rand.New(rand.NewPCG(42, 1))
 	now := time.Now()
-	idx := policy.NewIndex()
+	idx := policy.NewCopyIndex()
 	for i := range o.evalN {
 		idx.Put(inventoryCopy(rng, i, now))
 	}
