@@ -3,8 +3,10 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"mime"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -297,7 +299,10 @@ func (e *Event) validateExtensions() *Error {
 	if len(e.Extensions) > MaxExtensions {
 		return errorf("", "%d extension attributes, over the limit of %d", len(e.Extensions), MaxExtensions)
 	}
-	for name, v := range e.Extensions {
+	// In name order, as Decode reads them, so that of several bad
+	// extensions the same one is always reported.
+	for _, name := range slices.Sorted(maps.Keys(e.Extensions)) {
+		v := e.Extensions[name]
 		if isCore(name) {
 			return errorf("", "extension %q collides with a core attribute", name)
 		}

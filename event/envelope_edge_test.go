@@ -247,3 +247,24 @@ func TestUnmarshalJSONKeepsEventOnError(t *testing.T) {
 		t.Errorf("UnmarshalJSON applies a size limit: %v", err)
 	}
 }
+
+// TestExtensionErrorIsStable: of several bad extensions the first by name
+// is reported, every time, by Decode and by Validate alike. The reason
+// feeds the id of the copyguard.rejected event, so a redelivered message
+// must be rejected with the same words.
+func TestExtensionErrorIsStable(t *testing.T) {
+	body := minimal[:len(minimal)-1]
+	for _, c := range "qwertyuiopasdfghjklzxcvbnm" {
+		body += `,"` + string(c) + `":"\u0000"`
+	}
+	body += "}"
+	for range 50 {
+		_, err := Decode([]byte(body), 0)
+		wantError(t, err, "a", "contains a control character at byte 0")
+	}
+	e := Event{SpecVersion: SpecVersion, ID: "i", Source: "s", Type: "t", Data: json.RawMessage(`{}`),
+		Extensions: map[string]any{"z": 1.5, "m": "\x01", "b": int64(1) << 40, "Bad": "x", "id": "x"}}
+	for range 50 {
+		wantError(t, e.Validate(), "", `attribute name "Bad" is not valid: extension names are 1-20 lowercase letters or digits`)
+	}
+}
