@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // SpecVersion is the only CloudEvents version copyguard reads and writes.
@@ -235,6 +236,33 @@ func rawExtension(name string, raw []byte) (any, *Error) {
 // validate checks the envelope as it stands, whether it was decoded or
 // built in Go, so that Encode never writes what Decode would refuse.
 func (e *Event) validate() *Error {
+	if err := e.validateAttributes(); err != nil {
+		return err
+	}
+	if ct := e.DataContentType; ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != ContentTypeJSON {
+			return errorf("datacontenttype", "unsupported content type %q, want %q", ct, ContentTypeJSON)
+		}
+	}
+	if len(e.Data) == 0 {
+		return errorf("data", "required attribute is missing")
+	}
+	if d := bytes.TrimLeft(e.Data, " \t\r\n"); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
+		return errorf("data", "must be a JSON object")
+	}
+	// json.Valid does not look inside strings: a json.RawMessage can
+	// carry bytes that Decode refuses.
+	if !utf8.Valid(e.Data) {
+		return errorf("data", "is not valid UTF-8")
+	}
+	return e.validateExtensions()
+}
+
+// validateAttributes checks specversion, the text attributes and time:
+// what Marshal, which writes no extensions and a fixed content type, must
+// check too.
+func (e *Event) validateAttributes() *Error {
 	switch e.SpecVersion {
 	case SpecVersion:
 	case "":
@@ -280,19 +308,7 @@ func (e *Event) validate() *Error {
 			return errorf("time", "zone offset %ds cannot be written in RFC 3339", off)
 		}
 	}
-	if ct := e.DataContentType; ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != ContentTypeJSON {
-			return errorf("datacontenttype", "unsupported content type %q, want %q", ct, ContentTypeJSON)
-		}
-	}
-	if len(e.Data) == 0 {
-		return errorf("data", "required attribute is missing")
-	}
-	if d := bytes.TrimLeft(e.Data, " \t\r\n"); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
-		return errorf("data", "must be a JSON object")
-	}
-	return e.validateExtensions()
+	return nil
 }
 
 func (e *Event) validateExtensions() *Error {

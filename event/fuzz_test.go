@@ -97,6 +97,14 @@ func FuzzDecodeTrigger(f *testing.F) {
 			(&scanner{b: data}).skip()
 			return
 		}
+		// What Validate accepts, Encode writes and Decode reads back.
+		out, err := e.Encode()
+		if err != nil {
+			t.Fatalf("valid event does not encode: %v", err)
+		}
+		if _, err := Decode(out, len(out)); err != nil {
+			t.Fatalf("Decode refuses what Encode wrote: %v\n%q", err, out)
+		}
 		checkTrigger(t, e)
 		checkInventory(t, e)
 	})
