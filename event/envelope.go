@@ -295,18 +295,26 @@ func (e *Event) validateAttributes() *Error {
 		}
 	}
 	if !e.Time.IsZero() {
-		// Checked in UTC too: 0000-01-01T00:00:00+01:00 is year -1 in UTC,
-		// which New (and anyone normalising to UTC) could not write.
-		for _, y := range []int{e.Time.Year(), e.Time.UTC().Year()} {
-			if y < 0 || y > 9999 {
-				return errorf("time", "year %d is outside the range 0-9999 of RFC 3339", y)
-			}
+		return checkTime("time", e.Time)
+	}
+	return nil
+}
+
+// checkTime refuses a time that RFC 3339 (and so Encode, and
+// encoding/json) cannot write as the same instant. time.Parse accepts
+// some of them: "+24:00" and "+23:60" parse to an offset of a full day.
+func checkTime(field string, t time.Time) *Error {
+	// Checked in UTC too: 0000-01-01T00:00:00+01:00 is year -1 in UTC,
+	// which New (and anyone normalising to UTC) could not write.
+	for _, y := range []int{t.Year(), t.UTC().Year()} {
+		if y < 0 || y > 9999 {
+			return errorf(field, "year %d is outside the range 0-9999 of RFC 3339", y)
 		}
-		// RFC 3339 offsets are whole minutes under a day; anything else
-		// would be written as a different instant.
-		if _, off := e.Time.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
-			return errorf("time", "zone offset %ds cannot be written in RFC 3339", off)
-		}
+	}
+	// RFC 3339 offsets are whole minutes under a day; anything else
+	// would be written as a different instant.
+	if _, off := t.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
+		return errorf(field, "zone offset %ds cannot be written in RFC 3339", off)
 	}
 	return nil
 }
