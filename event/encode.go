@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 func toInt64(v any) int64 {
@@ -133,10 +134,14 @@ func Marshal(typ, source, id, subject string, t time.Time, data any) ([]byte, er
 	if !t.IsZero() {
 		e.Time = t.UTC()
 	}
-	for _, a := range []struct{ name, val string }{{"id", id}, {"source", source}, {"type", typ}} {
-		if a.val == "" {
-			return nil, errorf(a.name, "must not be empty")
-		}
+	// The attributes get every check Decode applies: a subject or id
+	// taken from input (a rejected message's subject) may break them.
+	if err := e.validateAttributes(); err != nil {
+		return nil, err
+	}
+	// json.Marshal copies a json.RawMessage's bytes as they are.
+	if !utf8.Valid(raw) {
+		return nil, errorf("data", "is not valid UTF-8")
 	}
 	var b bytes.Buffer
 	b.Grow(len(raw) + 256)

@@ -3,10 +3,13 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"mime"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // SpecVersion is the only CloudEvents version copyguard reads and writes.
@@ -233,6 +236,33 @@ func rawExtension(name string, raw []byte) (any, *Error) {
 // validate checks the envelope as it stands, whether it was decoded or
 // built in Go, so that Encode never writes what Decode would refuse.
 func (e *Event) validate() *Error {
+	if err := e.validateAttributes(); err != nil {
+		return err
+	}
+	if ct := e.DataContentType; ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != ContentTypeJSON {
+			return errorf("datacontenttype", "unsupported content type %q, want %q", ct, ContentTypeJSON)
+		}
+	}
+	if len(e.Data) == 0 {
+		return errorf("data", "required attribute is missing")
+	}
+	if d := bytes.TrimLeft(e.Data, " \t\r\n"); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
+		return errorf("data", "must be a JSON object")
+	}
+	// json.Valid does not look inside strings: a json.RawMessage can
+	// carry bytes that Decode refuses.
+	if !utf8.Valid(e.Data) {
+		return errorf("data", "is not valid UTF-8")
+	}
+	return e.validateExtensions()
+}
+
+// validateAttributes checks specversion, the text attributes and time:
+// what Marshal, which writes no extensions and a fixed content type, must
+// check too.
+func (e *Event) validateAttributes() *Error {
 	switch e.SpecVersion {
 	case SpecVersion:
 	case "":
@@ -265,39 +295,38 @@ func (e *Event) validate() *Error {
 		}
 	}
 	if !e.Time.IsZero() {
-		// Checked in UTC too: 0000-01-01T00:00:00+01:00 is year -1 in UTC,
-		// which New (and anyone normalising to UTC) could not write.
-		for _, y := range []int{e.Time.Year(), e.Time.UTC().Year()} {
-			if y < 0 || y > 9999 {
-				return errorf("time", "year %d is outside the range 0-9999 of RFC 3339", y)
-			}
-		}
-		// RFC 3339 offsets are whole minutes under a day; anything else
-		// would be written as a different instant.
-		if _, off := e.Time.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
-			return errorf("time", "zone offset %ds cannot be written in RFC 3339", off)
-		}
+		return checkTime("time", e.Time)
 	}
-	if ct := e.DataContentType; ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != ContentTypeJSON {
-			return errorf("datacontenttype", "unsupported content type %q, want %q", ct, ContentTypeJSON)
+	return nil
+}
+
+// checkTime refuses a time that RFC 3339 (and so Encode, and
+// encoding/json) cannot write as the same instant. time.Parse accepts
+// some of them: "+24:00" and "+23:60" parse to an offset of a full day.
+func checkTime(field string, t time.Time) *Error {
+	// Checked in UTC too: 0000-01-01T00:00:00+01:00 is year -1 in UTC,
+	// which New (and anyone normalising to UTC) could not write.
+	for _, y := range []int{t.Year(), t.UTC().Year()} {
+		if y < 0 || y > 9999 {
+			return errorf(field, "year %d is outside the range 0-9999 of RFC 3339", y)
 		}
 	}
-	if len(e.Data) == 0 {
-		return errorf("data", "required attribute is missing")
+	// RFC 3339 offsets are whole minutes under a day; anything else
+	// would be written as a different instant.
+	if _, off := t.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
+		return errorf(field, "zone offset %ds cannot be written in RFC 3339", off)
 	}
-	if d := bytes.TrimLeft(e.Data, " \t\r\n"); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
-		return errorf("data", "must be a JSON object")
-	}
-	return e.validateExtensions()
+	return nil
 }
 
 func (e *Event) validateExtensions() *Error {
 	if len(e.Extensions) > MaxExtensions {
 		return errorf("", "%d extension attributes, over the limit of %d", len(e.Extensions), MaxExtensions)
 	}
-	for name, v := range e.Extensions {
+	// In name order, as Decode reads them, so that of several bad
+	// extensions the same one is always reported.
+	for _, name := range slices.Sorted(maps.Keys(e.Extensions)) {
+		v := e.Extensions[name]
 		if isCore(name) {
 			return errorf("", "extension %q collides with a core attribute", name)
 		}

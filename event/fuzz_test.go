@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // seedEvents are valid and invalid bodies the fuzzers start from.
@@ -39,6 +40,18 @@ func FuzzDecode(f *testing.F) {
 			var ee *Error
 			if !errors.As(err, &ee) || e != nil {
 				t.Fatalf("Decode error %T %v (event %v): want a bare *Error", err, err, e)
+			}
+			// The same input is always refused with the same words: they
+			// go into the rejected event's id.
+			if _, again := Decode(b, 0); again == nil || again.Error() != err.Error() {
+				t.Fatalf("Decode refused %q with %q, then with %v", b, err, again)
+			}
+			r := Reject("s", b, err, "fuzz", time.Unix(1, 0))
+			if verr := r.Validate(); verr != nil || !utf8.ValidString(r.Original) {
+				t.Fatalf("rejection notice for %q is invalid: %v", b, verr)
+			}
+			if len(b) > 0 && r.Original == "" {
+				t.Fatalf("rejection notice for %d bytes kept nothing of them", len(b))
 			}
 			return
 		}
@@ -96,6 +109,14 @@ func FuzzDecodeTrigger(f *testing.F) {
 			}
 			(&scanner{b: data}).skip()
 			return
+		}
+		// What Validate accepts, Encode writes and Decode reads back.
+		out, err := e.Encode()
+		if err != nil {
+			t.Fatalf("valid event does not encode: %v", err)
+		}
+		if _, err := Decode(out, len(out)); err != nil {
+			t.Fatalf("Decode refuses what Encode wrote: %v\n%q", err, out)
 		}
 		checkTrigger(t, e)
 		checkInventory(t, e)

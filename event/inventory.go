@@ -34,9 +34,12 @@ type CopyStarted struct {
 // DescribeImages does not report them), but when present they must be
 // well-formed because policies select on them.
 func (c CopyStarted) Validate() error {
-	var size *Error
+	var size, started *Error
 	if c.SizeGB < 0 || c.SizeGB > maxSizeGB {
 		size = errorf("data.size_gb", "must be between 0 and %d, got %d", maxSizeGB, c.SizeGB)
+	}
+	if !c.StartedAt.IsZero() {
+		started = checkTime("data.started_at", c.StartedAt)
 	}
 	return firstError(
 		checkImageID("data.image_id", c.ImageID, true),
@@ -47,6 +50,7 @@ func (c CopyStarted) Validate() error {
 		checkField("data.name", c.Name, maxImageName, false),
 		checkResourceGroup("data.resource_group_id", c.ResourceGroupID),
 		checkTags("data.tags", c.Tags),
+		started,
 	)
 }
 

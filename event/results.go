@@ -142,11 +142,7 @@ func Reject(subject string, body []byte, err error, instance string, at time.Tim
 		r.Field = ee.Field
 	}
 	if len(body) > MaxOriginal {
-		n := MaxOriginal
-		for n > 0 && !utf8.RuneStart(body[n]) {
-			n--
-		}
-		body, r.Truncated = body[:n], true
+		body, r.Truncated = cutUTF8(body, MaxOriginal), true
 	}
 	r.Original = strings.ToValidUTF8(string(body), "\uFFFD")
 	if len(r.Original) > MaxOriginal { // replacement characters are longer than the bytes they replace
@@ -235,6 +231,22 @@ func digest(parts ...string) string {
 		h.Write([]byte(p))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// cutUTF8 cuts b to n bytes, less the start of a character the cut would
+// split. It backs off over at most utf8.UTFMax-1 bytes: a longer run of
+// bytes that are not a character start is invalid UTF-8, which the caller
+// replaces, and walking back over it would drop the text before it too.
+func cutUTF8(b []byte, n int) []byte {
+	for i := n - 1; i >= 0 && i > n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:n]) {
+				n = i
+			}
+			break
+		}
+	}
+	return b[:n]
 }
 
 func truncateRaw(s string, n int) string {

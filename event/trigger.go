@@ -79,6 +79,8 @@ func (q RegionQuarantined) Validate() error {
 	var until *Error
 	if q.Until != nil && q.Until.IsZero() {
 		until = errorf("data.until", "must not be the zero time")
+	} else if q.Until != nil {
+		until = checkTime("data.until", *q.Until)
 	}
 	return firstError(
 		checkRegion("data.region", q.Region, true),
