@@ -47,7 +47,7 @@ func (w *Worker) HandleInventory(ctx context.Context, m Msg) (v Verdict) {
 		if err != nil {
 			return w.reject(ctx, m, "inventory", err)
 		}
-		key := cf.Region + "." + cf.ImageID
+		key := copyKeyOf(cf.Region, cf.ImageID)
 		if err := w.cfg.Copies.Delete(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
 			return w.retryLater(w.log, m, "remove copy", err)
 		}
@@ -115,7 +115,7 @@ func (w *Worker) applyConditions(ctx context.Context, c cloud.Copy) error {
 		if err != nil {
 			return err
 		}
-		id := "decision:" + triggerKey(cond.Ref) + ":" + copyKey(c)
+		id := conditionDecisionMsgID(cond.Ref, c)
 		if err := w.publishEvent(ctx, w.subjects.Decision(), id, event.TypeDecision, cond.Ref.ID, *dec); err != nil {
 			return err
 		}

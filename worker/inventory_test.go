@@ -341,30 +341,6 @@ func TestMergeCopy(t *testing.T) {
 	}
 }
 
-func TestSplitCopyKey(t *testing.T) {
-	tests := []struct {
-		key, region, id string
-		ok              bool
-	}{
-		{"cn-hangzhou.m-123", "cn-hangzhou", "m-123", true},
-		{"a.b.m-1", "a.b", "m-1", true},
-		{"cn-hangzhou.", "cn-hangzhou", "", true},
-		{"m-123", "", "", false},
-		{"", "", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.key, func(t *testing.T) {
-			region, id, ok := splitCopyKey(tt.key)
-			if region != tt.region || id != tt.id || ok != tt.ok {
-				t.Errorf("splitCopyKey(%q) = %q, %q, %v; want %q, %q, %v", tt.key, region, id, ok, tt.region, tt.id, tt.ok)
-			}
-			if ok && tt.id != "" && copyKey(cloud.Copy{Region: region, ImageID: id}) != tt.key {
-				t.Errorf("copyKey does not invert splitCopyKey for %q", tt.key)
-			}
-		})
-	}
-}
-
 // listerFunc adapts a function to Lister.
 type listerFunc func(ctx context.Context, region string) ([]cloud.Copy, error)
 

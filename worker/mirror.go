@@ -103,12 +103,3 @@ func (w *Worker) activeConditions(now time.Time) map[string]condition {
 	}
 	return out
 }
-
-func splitCopyKey(key string) (region, id string, ok bool) {
-	for i := len(key) - 1; i >= 0; i-- {
-		if key[i] == '.' {
-			return key[:i], key[i+1:], true
-		}
-	}
-	return "", "", false
-}

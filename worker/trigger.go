@@ -2,8 +2,6 @@ package worker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,7 +54,7 @@ func (w *Worker) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 	if err := w.recordConditions(ctx, set, t, ref, plan, now); err != nil {
 		return w.retryLater(log(), m, "record conditions", err)
 	}
-	if err := w.publishEvent(ctx, w.subjects.Decision(), "decision:"+triggerKey(ref), event.TypeDecision, ev.ID, *dec); err != nil {
+	if err := w.publishEvent(ctx, w.subjects.Decision(), decisionMsgID(ref), event.TypeDecision, ev.ID, *dec); err != nil {
 		return w.retryLater(log(), m, "publish decision", err)
 	}
 	w.m.Triggers.WithLabelValues(ev.Type).Inc()
@@ -253,7 +251,7 @@ func (w *Worker) claimAndQueue(ctx context.Context, ref event.TriggerRef, d poli
 	}
 	j := job{Trigger: ref, Policies: c.Policies, Copy: d.Copy, ClaimRev: rev, DecidedAt: c.DecidedAt}
 	body, _ := json.Marshal(j)
-	if err := w.cfg.Publisher.Publish(ctx, w.subjects.Job(d.Copy.Region), "job:"+key+":"+triggerKey(ref), body); err != nil {
+	if err := w.cfg.Publisher.Publish(ctx, w.subjects.Job(d.Copy.Region), jobMsgID(key, ref), body); err != nil {
 		return "", fmt.Errorf("queue job %s: %w", key, err)
 	}
 	return "", nil
@@ -319,8 +317,7 @@ func (w *Worker) reject(ctx context.Context, m Msg, input string, cause error) V
 	// event.Reject cuts the body on a character boundary and replaces
 	// invalid UTF-8, so the notice stays within MaxOriginal once encoded.
 	r := event.Reject(m.Subject, m.Data, cause, w.cfg.Instance, w.cfg.Now())
-	sum := sha256.Sum256(append([]byte(m.Subject+"\x00"), m.Data...))
-	id := "rejected:" + hex.EncodeToString(sum[:12])
+	id := rejectedMsgID(m.Subject, m.Data)
 	if err := w.publishEvent(ctx, w.subjects.Rejected(), id, event.TypeRejected, m.Subject, r); err != nil {
 		return w.retryLater(w.log, m, "publish rejection", err)
 	}
@@ -330,12 +327,7 @@ func (w *Worker) reject(ctx context.Context, m Msg, input string, cause error) V
 }
 
 func (w *Worker) publishResult(ctx context.Context, r event.Result) error {
-	// The outcome is part of the id: a retry after a crash repeats the
-	// outcome stored in the claim and is deduplicated, while a different
-	// outcome for the same trigger and copy (held while paused, then
-	// cancelled once the pause is lifted) is a second fact and is kept.
-	id := "result:" + r.Region + "." + r.ImageID + ":" + triggerKey(r.Trigger) + ":" + r.Outcome
-	if err := w.publishEvent(ctx, w.subjects.Result(r.Outcome), id, event.TypeResult, r.Region+"/"+r.ImageID, r); err != nil {
+	if err := w.publishEvent(ctx, w.subjects.Result(r.Outcome), resultMsgID(r), event.TypeResult, resultSubject(r), r); err != nil {
 		return err
 	}
 	w.m.Results.WithLabelValues(r.Outcome).Inc()
@@ -374,14 +366,4 @@ func (w *Worker) recoverPanic(ctx context.Context, m Msg, input string, v *Verdi
 		defer func() { _ = recover() }()
 		*v = w.reject(ctx, m, input, fmt.Errorf("internal error while handling this event: %v", r))
 	}
-}
-
-func triggerKey(ref event.TriggerRef) string {
-	sum := sha256.Sum256([]byte(ref.Source + "\x00" + ref.ID))
-	return hex.EncodeToString(sum[:12])
-}
-
-func conditionKey(policyName string, ref event.TriggerRef) string {
-	sum := sha256.Sum256([]byte(policyName + "\x00" + ref.Source + "\x00" + ref.ID))
-	return hex.EncodeToString(sum[:16])
 }

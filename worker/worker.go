@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/policy"
 )
@@ -190,5 +189,3 @@ func (w *Worker) limiter(region string) *limiter {
 	}
 	return l
 }
-
-func copyKey(c cloud.Copy) string { return c.Region + "." + c.ImageID }
