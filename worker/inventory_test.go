@@ -124,7 +124,7 @@ func TestConditions(t *testing.T) {
 		{"region": "cn-hangzhou", "incident": "inc-2"},
 	} {
 		mustAck(t, fmt.Sprint("release ", data), r.w.HandleTrigger(testCtx, release(t, fmt.Sprint("r-", data), data)))
-		if _, ok := r.conditions.entry(condKey); !ok || len(r.w.activeConditions(r.clock.Now())) != 1 {
+		if _, ok := r.conditions.entry(condKey); !ok || len(r.w.inv.activeConditions(r.clock.Now())) != 1 {
 			t.Fatalf("release %v ended the cn-hangzhou quarantine", data)
 		}
 	}
@@ -134,7 +134,7 @@ func TestConditions(t *testing.T) {
 	if _, ok := r.conditions.entry(condKey); ok {
 		t.Error("condition still in the bucket after its release")
 	}
-	if n := len(r.w.activeConditions(r.clock.Now())); n != 0 {
+	if n := len(r.w.inv.activeConditions(r.clock.Now())); n != 0 {
 		t.Errorf("%d conditions active after the release", n)
 	}
 	after := inflight("cn-hangzhou", "m-aftr0001", nil)
@@ -373,7 +373,7 @@ func TestReconcile(t *testing.T) {
 	added := at("cn-hangzhou", "m-addd0001", now.Add(-10*time.Minute), 5)
 	shanghai := at("cn-shanghai", "m-shan0001", now.Add(-3*time.Hour), 10)
 	for _, c := range []cloud.Copy{gone, moving, still, fresh, shanghai} {
-		if err := r.w.putCopy(testCtx, c); err != nil {
+		if err := r.w.inv.putCopy(testCtx, c); err != nil {
 			t.Fatal(err)
 		}
 	}

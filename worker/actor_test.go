@@ -61,10 +61,10 @@ func TestHandleJob(t *testing.T) {
 		{
 			name: "throttled then success", errs: []error{errThrottled, nil}, verdict: Ack, calls: 2, outcome: "cancelled", copyGone: true,
 			check: func(t *testing.T, r *rig, _ Verdict) {
-				if got := r.w.limiter("cn-hangzhou").Rate(); got >= 1000 {
+				if got := r.w.actor.limiter("cn-hangzhou").Rate(); got >= 1000 {
 					t.Errorf("limiter rate = %v after Throttling, want it lowered from 1000", got)
 				}
-				if got := r.w.limiter("cn-beijing").Rate(); got != 1000 {
+				if got := r.w.actor.limiter("cn-beijing").Rate(); got != 1000 {
 					t.Errorf("another region's rate = %v, want 1000 untouched", got)
 				}
 				if c, _ := r.claim(t, key); c.Attempts != 2 || c.Result.Attempts != 2 {
@@ -177,7 +177,7 @@ func TestHandleJob(t *testing.T) {
 				if res := r.results(t)[0]; res.Reason != "paused: maintenance" {
 					t.Errorf("held reason = %q", res.Reason)
 				}
-				if _, ok := r.w.index.Get(cp.Region, cp.ImageID); !ok {
+				if _, ok := r.w.inv.index.Get(cp.Region, cp.ImageID); !ok {
 					t.Error("a held copy left the inventory")
 				}
 			},
@@ -226,7 +226,7 @@ func TestHandleJob(t *testing.T) {
 			}
 			r := newRig(t, adjust...)
 			r.calls.errs = tt.errs
-			if err := r.w.putCopy(testCtx, cp); err != nil {
+			if err := r.w.inv.putCopy(testCtx, cp); err != nil {
 				t.Fatal(err)
 			}
 			m := r.queue(t, ref, cp)

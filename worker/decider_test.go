@@ -155,7 +155,7 @@ var (
 func fixtureRig(t *testing.T, adjust ...func(*rig, *Config)) *rig {
 	r := newRig(t, adjust...)
 	for _, c := range []cloud.Copy{copyA, copyB, copyC, copyD} {
-		if err := r.w.putCopy(testCtx, c); err != nil {
+		if err := r.w.inv.putCopy(testCtx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
