@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/copyguard/copyguard/cloud"
@@ -144,15 +145,29 @@ func TestConditions(t *testing.T) {
 	}
 }
 
+// TestConditionExpires runs on the worker's default clock inside a
+// synctest bubble: the quarantine holds until active_for has passed on
+// the clock and no longer.
 func TestConditionExpires(t *testing.T) {
-	r := newRig(t)
-	mustAck(t, "quarantine", r.w.HandleTrigger(testCtx, quarantine(t, "q-1", "cn-hangzhou")))
-	r.clock.Advance(time.Hour + time.Second)
-	c := inflight("cn-hangzhou", "m-late0001", nil)
-	mustAck(t, "copy.started", r.w.HandleInventory(testCtx, copyStartedMsg(t, "e-1", c)))
-	if _, ok := r.claim(t, copyKey(c)); ok {
-		t.Error("a copy started after active_for was claimed")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, func(_ *rig, c *Config) { c.Now = nil })
+		mustAck(t, "quarantine", r.w.HandleTrigger(testCtx, quarantine(t, "q-1", "cn-hangzhou")))
+		time.Sleep(time.Hour - time.Second)
+		early := inflight("cn-hangzhou", "m-erly0001", nil)
+		mustAck(t, "copy.started", r.w.HandleInventory(testCtx, copyStartedMsg(t, "e-0", early)))
+		if _, ok := r.claim(t, copyKey(early)); !ok {
+			t.Error("a copy started a second before active_for ran out was not claimed")
+		}
+		time.Sleep(2 * time.Second)
+		c := inflight("cn-hangzhou", "m-late0001", nil)
+		mustAck(t, "copy.started", r.w.HandleInventory(testCtx, copyStartedMsg(t, "e-1", c)))
+		if _, ok := r.claim(t, copyKey(c)); ok {
+			t.Error("a copy started after active_for was claimed")
+		}
+		if n := len(r.w.inv.activeConditions(time.Now())); n != 0 {
+			t.Errorf("%d conditions active after active_for", n)
+		}
+	})
 }
 
 func TestConditionProtectStillApplies(t *testing.T) {
