@@ -376,7 +376,7 @@ func (r *rig) queue(t *testing.T, ref event.TriggerRef, c cloud.Copy) Msg {
 	t.Helper()
 	before := len(r.pub.with("copyguard.job."))
 	d := policy.Decision{Copy: c, Action: policy.ActionCancel, Policies: []string{"budget"}}
-	other, err := r.w.claimAndQueue(testCtx, ref, d, r.clock.Now())
+	other, err := r.w.decider.claimAndQueue(testCtx, ref, d, r.clock.Now())
 	if err != nil || other != "" {
 		t.Fatalf("claimAndQueue = %q, %v", other, err)
 	}

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/copyguard/copyguard/cloud"
@@ -14,58 +17,101 @@ import (
 	"github.com/copyguard/copyguard/policy"
 )
 
+// inventory is the worker's view of the world: an in-memory mirror of the
+// copies bucket (fed by copy.started/finished, by the bucket's watch and
+// by DescribeImages reconciles), the conditions in force, and the pause
+// switch. Evaluation reads it, never NATS. It owns the copies and
+// conditions buckets.
+type inventory struct {
+	*base
+	index  *policy.CopyIndex // safe for concurrent use
+	intern interner          // has its own lock
+	paused atomic.Pointer[PauseState]
+
+	mu         sync.Mutex // guards conditions
+	conditions map[string]condition
+
+	// judge decides a copy seen for the first time against the conditions
+	// in force; New sets it to the decider's.
+	judge func(ctx context.Context, c cloud.Copy) error
+}
+
+func newInventory(b *base) *inventory {
+	return &inventory{base: b, index: policy.NewCopyIndex(), conditions: map[string]condition{}}
+}
+
+// PauseState is the value of the pause switch in the control bucket.
+type PauseState struct {
+	Paused bool      `json:"paused"`
+	Reason string    `json:"reason,omitempty"`
+	By     string    `json:"by,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// PauseKey is the control bucket key of the pause switch.
+const PauseKey = "pause"
+
 // HandleInventory applies one copy.started or copy.finished event to the
 // shared inventory. A started copy is also judged against the conditions
 // in force (a quarantine cancels copies that start after it).
-func (w *Worker) HandleInventory(ctx context.Context, m Msg) (v Verdict) {
-	defer w.recoverPanic(ctx, m, "inventory", &v)
-	ev, err := event.Decode(m.Data, w.cfg.MaxBodySize)
+func (i *inventory) HandleInventory(ctx context.Context, m Msg) (v Verdict) {
+	defer i.recoverPanic(ctx, m, "inventory", &v)
+	ev, err := event.Decode(m.Data, i.cfg.MaxBodySize)
 	if err == nil {
-		err = event.CheckSubject(ev, m.Subject, w.cfg.Prefix)
+		err = event.CheckSubject(ev, m.Subject, i.cfg.Prefix)
 	}
 	if err != nil {
-		return w.reject(ctx, m, "inventory", err)
+		return i.reject(ctx, m, "inventory", err)
 	}
 	switch ev.Type {
 	case event.TypeCopyStarted:
 		cs, err := event.DecodeCopyStarted(ev)
 		if err != nil {
-			return w.reject(ctx, m, "inventory", err)
+			return i.reject(ctx, m, "inventory", err)
 		}
 		c := cs.Copy()
-		if old, ok := w.index.Get(c.Region, c.ImageID); ok {
+		if old, ok := i.index.Get(c.Region, c.ImageID); ok {
 			c = mergeCopy(old, c)
 		}
-		if err := w.putCopy(ctx, c); err != nil {
-			return w.retryLater(w.log, m, "store copy", err)
+		if err := i.putCopy(ctx, c); err != nil {
+			return retryLater(i.log, m, "store copy", err)
 		}
-		if err := w.applyConditions(ctx, c); err != nil {
-			return w.retryLater(w.log, m, "apply conditions", err)
+		if err := i.judge(ctx, c); err != nil {
+			return retryLater(i.log, m, "apply conditions", err)
 		}
 	case event.TypeCopyFinished:
 		cf, err := event.DecodeCopyFinished(ev)
 		if err != nil {
-			return w.reject(ctx, m, "inventory", err)
+			return i.reject(ctx, m, "inventory", err)
 		}
-		key := cf.Region + "." + cf.ImageID
-		if err := w.cfg.Copies.Delete(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
-			return w.retryLater(w.log, m, "remove copy", err)
+		if err := i.removeCopy(ctx, copyKeyOf(cf.Region, cf.ImageID)); err != nil {
+			return retryLater(i.log, m, "remove copy", err)
 		}
-		w.ApplyCopy(key, nil, true)
 	default:
-		return w.reject(ctx, m, "inventory", &event.Error{Field: "type", Reason: fmt.Sprintf("unknown inventory event type %q", ev.Type)})
+		return i.reject(ctx, m, "inventory", &event.Error{Field: "type", Reason: fmt.Sprintf("unknown inventory event type %q", ev.Type)})
 	}
 	return ack()
 }
 
-func (w *Worker) putCopy(ctx context.Context, c cloud.Copy) error {
+// putCopy stores c in the copies bucket and mirrors it at once: the watch
+// echo comes later, and a trigger right after copy.started should see
+// the copy.
+func (i *inventory) putCopy(ctx context.Context, c cloud.Copy) error {
 	val, _ := json.Marshal(c)
-	if _, err := w.cfg.Copies.Put(ctx, copyKey(c), val); err != nil {
+	if _, err := i.cfg.Copies.Put(ctx, copyKey(c), val); err != nil {
 		return fmt.Errorf("store copy %s: %w", copyKey(c), err)
 	}
-	// Mirror at once: the watch echo comes later, and a trigger right
-	// after copy.started should see the copy.
-	w.index.Put(c)
+	i.index.Put(c)
+	return nil
+}
+
+// removeCopy deletes a copy from the copies bucket and, once that
+// worked, from the mirror.
+func (i *inventory) removeCopy(ctx context.Context, key string) error {
+	if err := i.cfg.Copies.Delete(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	i.ApplyCopy(key, nil, true)
 	return nil
 }
 
@@ -99,106 +145,61 @@ func mergeCopy(old, c cloud.Copy) cloud.Copy {
 	return c
 }
 
-// applyConditions judges a newly seen copy against every active condition.
-func (w *Worker) applyConditions(ctx context.Context, c cloud.Copy) error {
-	now := w.cfg.Now()
-	set := w.Policies()
-	for _, cond := range w.activeConditions(now) {
-		if set.Policy(cond.Policy) == nil {
-			continue // the policy is gone from the loaded set
+// ApplyCopy mirrors one change of the copies bucket; bus's watch calls it
+// with every change.
+func (i *inventory) ApplyCopy(key string, val []byte, deleted bool) {
+	if deleted {
+		region, id, ok := splitCopyKey(key)
+		if ok {
+			i.index.Delete(region, id)
 		}
-		plan := set.EvaluateCopies(cond.Trigger, []cloud.Copy{c}, now, policy.OnlyPolicies(cond.Policy))
-		if len(plan.Decisions) == 0 && len(plan.Errors) == 0 {
-			continue
-		}
-		dec, err := w.apply(ctx, cond.Ref, plan, now)
-		if err != nil {
-			return err
-		}
-		id := "decision:" + triggerKey(cond.Ref) + ":" + copyKey(c)
-		if err := w.publishEvent(ctx, w.subjects.Decision(), id, event.TypeDecision, cond.Ref.ID, *dec); err != nil {
-			return err
-		}
-		w.log.Info("condition applied to new copy", zap.String("policy", cond.Policy), zap.String("trigger_id", cond.Ref.ID),
-			zap.String("image_id", c.ImageID), zap.String("region", c.Region))
-	}
-	return nil
-}
-
-// Reconcile lists the in-flight copies of every configured region and
-// brings the shared inventory in line: new copies are added (and judged
-// against active conditions), progress is updated, and copies that are no
-// longer in flight are removed.
-func (w *Worker) Reconcile(ctx context.Context) error {
-	if w.cfg.Lister == nil {
-		return nil
-	}
-	var errs []error
-	for _, region := range w.cfg.Regions {
-		if err := w.reconcileRegion(ctx, region); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// graceNew protects copies announced by copy.started just before a listing
-// from being removed because the listing did not show them yet.
-const graceNew = time.Minute
-
-func (w *Worker) reconcileRegion(ctx context.Context, region string) error {
-	start := w.cfg.Now()
-	listed, err := w.cfg.Lister.ListCopies(ctx, region)
-	if err != nil {
-		return fmt.Errorf("reconcile %s: %w", region, err)
-	}
-	seen := make(map[string]bool, len(listed))
-	for _, c := range listed {
-		seen[c.ImageID] = true
-		old, known := w.index.Get(c.Region, c.ImageID)
-		if known {
-			c = mergeCopy(old, c)
-			if c.Status == old.Status && c.Progress == old.Progress {
-				continue
-			}
-		}
-		if err := w.putCopy(ctx, c); err != nil {
-			return err
-		}
-		if !known {
-			if err := w.applyConditions(ctx, c); err != nil {
-				return err
-			}
-		}
-	}
-	for _, c := range w.index.All() {
-		if c.Region != region || seen[c.ImageID] || c.StartedAt.After(start.Add(-graceNew)) {
-			continue
-		}
-		if err := w.cfg.Copies.Delete(ctx, copyKey(c)); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("reconcile %s: remove %s: %w", region, c.ImageID, err)
-		}
-		w.ApplyCopy(copyKey(c), nil, true)
-	}
-	return nil
-}
-
-// RunReconcile reconciles at start and then every ReconcileEvery until ctx
-// ends. Errors are logged: the next round tries again.
-func (w *Worker) RunReconcile(ctx context.Context) {
-	if w.cfg.Lister == nil || len(w.cfg.Regions) == 0 {
 		return
 	}
-	t := time.NewTicker(w.cfg.ReconcileEvery)
-	defer t.Stop()
-	for {
-		if err := w.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn("reconcile failed", zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	var c cloud.Copy
+	if err := json.Unmarshal(val, &c); err != nil {
+		i.log.Warn("inventory entry unreadable", zap.String("key", key), zap.Error(err))
+		return
+	}
+	i.intern.copy(&c)
+	i.index.Put(c)
+}
+
+// ApplyControl mirrors one change of the control bucket.
+func (i *inventory) ApplyControl(key string, val []byte, deleted bool) {
+	if key != PauseKey {
+		return
+	}
+	var p PauseState
+	if !deleted {
+		if err := json.Unmarshal(val, &p); err != nil {
+			i.log.Warn("pause switch unreadable; treating it as on", zap.Error(err))
+			p = PauseState{Paused: true, Reason: "unreadable pause switch"}
 		}
 	}
+	i.paused.Store(&p)
+	if p.Paused {
+		i.m.Paused.Set(1)
+		i.log.Warn("paused: cancels are held", zap.String("reason", p.Reason), zap.String("by", p.By))
+	} else {
+		i.m.Paused.Set(0)
+		i.log.Info("resumed")
+	}
+}
+
+// Paused reports the pause switch as this worker last saw it.
+func (i *inventory) Paused() (PauseState, bool) {
+	p := i.paused.Load()
+	if p == nil || !p.Paused {
+		return PauseState{}, false
+	}
+	return *p, true
+}
+
+// registerGauges adds the gauges that read the inventory's state.
+func (i *inventory) registerGauges(reg prometheus.Registerer) {
+	inv := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "copyguard", Name: "inventory_copies", Help: "In-flight copies known to this worker."},
+		func() float64 { return float64(i.index.Len()) })
+	cond := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "copyguard", Name: "active_conditions", Help: "Active conditions (quarantines and the like)."},
+		func() float64 { i.mu.Lock(); defer i.mu.Unlock(); return float64(len(i.conditions)) })
+	reg.MustRegister(inv, cond)
 }

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -56,12 +55,3 @@ func (l *limiter) Succeeded() {
 
 // Rate is the current rate in calls per second.
 func (l *limiter) Rate() float64 { return float64(l.lim.Limit()) }
-
-// backoff is "full jitter": a random delay in [0, min(max, base*2^n)).
-func backoff(p RetryPolicy, attempt int) time.Duration {
-	d := p.BaseDelay << min(attempt, 20)
-	if d <= 0 || d > p.MaxDelay {
-		d = p.MaxDelay
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
-}

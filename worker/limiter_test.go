@@ -1,7 +1,9 @@
 package worker
 
 import (
+	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -80,36 +82,38 @@ func TestLimiterAdapts(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	const draws = 2000
-	tests := []struct {
-		name    string
-		p       RetryPolicy
-		attempt int
-		ceiling time.Duration
-	}{
-		{"first attempt", RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second}, 0, 100 * time.Millisecond},
-		{"doubles per attempt", RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second}, 3, 800 * time.Millisecond},
-		{"capped at max", RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second}, 10, 10 * time.Second},
-		{"a huge attempt does not overflow", RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second}, 1000, 10 * time.Second},
-		{"a shift that overflows falls back to max", RetryPolicy{BaseDelay: time.Duration(1) << 50, MaxDelay: time.Minute}, 20, time.Minute},
-		{"base above max", RetryPolicy{BaseDelay: time.Minute, MaxDelay: time.Second}, 0, time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			lo, hi := tt.ceiling, time.Duration(0)
-			for range draws {
-				d := backoff(tt.p, tt.attempt)
-				if d < 0 || d > tt.ceiling {
-					t.Fatalf("backoff = %v, want in [0, %v]", d, tt.ceiling)
+// TestLimiterPaces runs the limiter on the clock it runs on in production,
+// inside a synctest bubble: time moves only while every goroutine waits,
+// so the pace of Wait is exact rather than bounded by wall-clock slack.
+func TestLimiterPaces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(16, 1, time.Now)
+		waits := func(n int) time.Duration {
+			t.Helper()
+			start := time.Now()
+			for range n {
+				if err := l.Wait(t.Context()); err != nil {
+					t.Fatal(err)
 				}
-				lo, hi = min(lo, d), max(hi, d)
 			}
-			// Full jitter spreads over the whole range; with 2000 uniform
-			// draws the chance of missing either quarter is about 2^-830.
-			if lo > tt.ceiling/4 || hi < tt.ceiling*3/4 {
-				t.Errorf("draws span [%v, %v], want them spread over [0, %v]", lo, hi, tt.ceiling)
-			}
-		})
-	}
+			return time.Since(start)
+		}
+		if d := waits(17); d != time.Second {
+			t.Errorf("17 waits at 16/s with a burst of 1 took %v, want 1s", d)
+		}
+		l.Throttled()
+		l.Throttled() // the same burst of answers: counts once
+		if d := waits(8); d != time.Second {
+			t.Errorf("8 waits after Throttling took %v, want 1s at 8/s", d)
+		}
+		l.Succeeded() // a second later: up by a quarter
+		if d := waits(10); d != time.Second {
+			t.Errorf("10 waits after a success took %v, want 1s at 10/s", d)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := l.Wait(ctx); err == nil {
+			t.Error("Wait on an ended context returned nil; a shutting-down handler would call")
+		}
+	})
 }

@@ -43,12 +43,3 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
-
-// registerGauges adds the gauges that read the worker's state.
-func (w *Worker) registerGauges(reg prometheus.Registerer) {
-	inv := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "copyguard", Name: "inventory_copies", Help: "In-flight copies known to this worker."},
-		func() float64 { return float64(w.index.Len()) })
-	cond := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "copyguard", Name: "active_conditions", Help: "Active conditions (quarantines and the like)."},
-		func() float64 { w.mu.Lock(); defer w.mu.Unlock(); return float64(len(w.conditions)) })
-	reg.MustRegister(inv, cond)
-}

@@ -61,10 +61,10 @@ func TestHandleJob(t *testing.T) {
 		{
 			name: "throttled then success", errs: []error{errThrottled, nil}, verdict: Ack, calls: 2, outcome: "cancelled", copyGone: true,
 			check: func(t *testing.T, r *rig, _ Verdict) {
-				if got := r.w.limiter("cn-hangzhou").Rate(); got >= 1000 {
+				if got := r.w.actor.limiter("cn-hangzhou").Rate(); got >= 1000 {
 					t.Errorf("limiter rate = %v after Throttling, want it lowered from 1000", got)
 				}
-				if got := r.w.limiter("cn-beijing").Rate(); got != 1000 {
+				if got := r.w.actor.limiter("cn-beijing").Rate(); got != 1000 {
 					t.Errorf("another region's rate = %v, want 1000 untouched", got)
 				}
 				if c, _ := r.claim(t, key); c.Attempts != 2 || c.Result.Attempts != 2 {
@@ -177,7 +177,7 @@ func TestHandleJob(t *testing.T) {
 				if res := r.results(t)[0]; res.Reason != "paused: maintenance" {
 					t.Errorf("held reason = %q", res.Reason)
 				}
-				if _, ok := r.w.index.Get(cp.Region, cp.ImageID); !ok {
+				if _, ok := r.w.inv.index.Get(cp.Region, cp.ImageID); !ok {
 					t.Error("a held copy left the inventory")
 				}
 			},
@@ -226,7 +226,7 @@ func TestHandleJob(t *testing.T) {
 			}
 			r := newRig(t, adjust...)
 			r.calls.errs = tt.errs
-			if err := r.w.putCopy(testCtx, cp); err != nil {
+			if err := r.w.inv.putCopy(testCtx, cp); err != nil {
 				t.Fatal(err)
 			}
 			m := r.queue(t, ref, cp)
@@ -356,66 +356,5 @@ func TestHandleJobClaimSavedBeforeCall(t *testing.T) {
 	}
 	if seen.State != stateCalling || seen.Attempts != 1 || seen.Owner != "test-1" {
 		t.Errorf("claim during the call = %s attempt %d owner %s, want calling 1 test-1", seen.State, seen.Attempts, seen.Owner)
-	}
-}
-
-// TestHandleJobShutdownDuringBackoff ends the context while a retry waits:
-// the job goes back to the queue at once, and the claim remembers that the
-// failed call may have gone through.
-func TestHandleJobShutdownDuringBackoff(t *testing.T) {
-	ctx, cancel := context.WithCancel(testCtx)
-	defer cancel()
-	r := newRig(t, func(r *rig, c *Config) {
-		c.Retry.BaseDelay, c.Retry.MaxDelay, c.Retry.MaxElapsed = time.Hour, time.Hour, 24*time.Hour
-		calls := r.calls.canceller()
-		c.Canceller = CancellerFunc(func(cctx context.Context, region, id string) (string, error) {
-			if cctx.Err() != nil {
-				t.Error("the call's context ended with the handler's: an in-flight call would be cut")
-			}
-			cancel() // SIGTERM arrives while the call is on the wire
-			return calls.CancelCopy(cctx, region, id)
-		})
-	})
-	r.calls.errs = []error{errUnavailable}
-	cp := inflight("cn-hangzhou", "m-job00004", nil)
-	m := r.queue(t, refOf("t-stop", event.TypeBudgetExceeded), cp)
-
-	done := make(chan Verdict, 1)
-	go func() { done <- r.w.HandleJob(ctx, m) }()
-	var v Verdict
-	select {
-	case v = <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("HandleJob kept waiting out its backoff after the context ended")
-	}
-	if v.Kind != Nak || v.Delay != 0 {
-		t.Errorf("verdict = %+v, want an immediate nak", v)
-	}
-	c, _ := r.claim(t, copyKey(cp))
-	if c.State != stateDecided || c.Attempts != 1 || !c.Unknown {
-		t.Errorf("claim = %s attempts %d unknown %v, want decided, 1, true", c.State, c.Attempts, c.Unknown)
-	}
-	if n := len(r.pub.with("copyguard.result.")); n != 0 {
-		t.Errorf("published %d results for an unfinished job", n)
-	}
-}
-
-// TestHandleTriggerPanic checks that a panic while deciding is turned into
-// a rejection rather than a crash.
-func TestHandleTriggerPanic(t *testing.T) {
-	r := fixtureRig(t)
-	r.claims.fail = func(string, string) error { panic("nil map in a dependency") }
-	v := r.w.HandleTrigger(testCtx, budgetTrigger(t, "t-1", "ml"))
-	if v.Kind != Ack {
-		t.Errorf("verdict = %v (%s), want ack after a rejection", v.Kind, v.Reason)
-	}
-	rej := r.pub.with("copyguard.rejected")
-	if len(rej) != 1 {
-		t.Fatalf("published %+v, want one rejection", r.pub.all())
-	}
-	var got event.Rejected
-	decodeEvent(t, rej[0], &got)
-	if !strings.Contains(got.Reason, "nil map in a dependency") {
-		t.Errorf("reason = %q, want the panic", got.Reason)
 	}
 }

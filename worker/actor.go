@@ -1,0 +1,268 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/copyguard/copyguard/cloud"
+	"github.com/copyguard/copyguard/event"
+)
+
+// actor cancels claimed copies, one job at a time per handler: rate limit,
+// call, classify, retry (retry.go), then the result into the claim, out
+// as an event, and the copy out of the inventory. Its state of its own is
+// the per-region rate limiters.
+type actor struct {
+	*base
+	inv    *inventory
+	claims claimStore
+
+	mu       sync.Mutex // guards limiters
+	limiters map[string]*limiter
+}
+
+func newActor(b *base, inv *inventory) *actor {
+	return &actor{base: b, inv: inv, claims: claimStore{kv: b.cfg.Claims, now: b.cfg.Now}, limiters: map[string]*limiter{}}
+}
+
+// limiter returns region's rate limiter, made on first use.
+func (a *actor) limiter(region string) *limiter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.limiters[region]
+	if !ok {
+		l = newLimiter(a.cfg.QPS, a.cfg.Burst, a.cfg.Now)
+		a.limiters[region] = l
+	}
+	return l
+}
+
+// HandleJob cancels one claimed copy: rate limit, call, classify, retry
+// with backoff while it makes sense, then record the result in the claim,
+// publish it, and ack. The claim is written before every call, so a
+// replica that picks the job up after a crash knows whether a call may
+// already have cancelled the copy.
+func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("job handler panic", zap.Any("panic", r), zap.Stack("stack"))
+			v = nak(5*time.Second, fmt.Sprint("panic: ", r))
+		}
+	}()
+	var j job
+	if err := json.Unmarshal(m.Data, &j); err != nil || j.Copy.ImageID == "" {
+		a.log.Error("malformed job dropped", zap.String("subject", m.Subject), zap.Error(err))
+		return term("malformed job")
+	}
+	key := copyKey(j.Copy)
+	log := a.log.With(zap.String("trigger_id", j.Trigger.ID), zap.String("image_id", j.Copy.ImageID), zap.String("region", j.Copy.Region))
+
+	c := claim{Trigger: j.Trigger, Policies: j.Policies, ImageID: j.Copy.ImageID, Region: j.Copy.Region, State: stateDecided, Owner: a.cfg.Instance, DecidedAt: j.DecidedAt}
+	rev := j.ClaimRev
+	if m.Delivered > 1 {
+		// A redelivery: an earlier attempt may have moved the claim on.
+		var err error
+		if c, rev, err = a.claims.load(ctx, key); err != nil {
+			return a.claimLost(log, m, err)
+		}
+	}
+	start := a.cfg.Now()
+	lim := a.limiter(j.Copy.Region)
+	for {
+		if c.State == stateDone {
+			return a.finish(ctx, log, m, key, c)
+		}
+		if c.Trigger != j.Trigger {
+			log.Error("claim belongs to another trigger; dropping job", zap.String("claim_trigger", c.Trigger.ID))
+			return term("claim belongs to another trigger")
+		}
+		if p, paused := a.inv.Paused(); paused {
+			return a.holdPaused(ctx, log, m, key, j.Copy, c, p)
+		}
+		if err := lim.Wait(ctx); err != nil {
+			return nak(0, "shutting down")
+		}
+		unknown := c.Unknown || c.State == stateCalling
+		c.State, c.Attempts, c.Owner, c.Unknown = stateCalling, c.Attempts+1, a.cfg.Instance, unknown
+		newRev, err := a.claims.save(ctx, key, c, rev)
+		if errors.Is(err, ErrConflict) {
+			// Someone else moved the claim: read it and decide again.
+			if c, rev, err = a.claims.load(ctx, key); err != nil {
+				return a.claimLost(log, m, err)
+			}
+			if c.State != stateDone {
+				return nak(2*time.Second, "claim is being worked on elsewhere")
+			}
+			continue
+		}
+		if err != nil {
+			return retryLater(log, m, "save claim", err)
+		}
+		rev = newRev
+		if c.Attempts == 1 {
+			a.m.ToCallSeconds.Observe(a.cfg.Now().Sub(c.DecidedAt).Seconds())
+		}
+		reqID, callErr := a.call(ctx, j.Copy)
+		next := a.cfg.Retry.afterCall(callErr, unknown, c.Attempts, a.cfg.Now().Sub(start))
+		code := errorCode(callErr)
+		a.m.CancelCalls.WithLabelValues(j.Copy.Region, code).Inc()
+		switch {
+		case next.class == cloud.ClassNone:
+			lim.Succeeded()
+		case next.class == cloud.ClassRetryable && errors.Is(callErr, cloud.ErrThrottled):
+			lim.Throttled()
+		}
+		c.Unknown = next.unknown
+		if next.retry {
+			a.m.Retries.WithLabelValues(j.Copy.Region, code).Inc()
+			log.Info("cancel failed; retrying", zap.Int("attempt", c.Attempts), zap.String("code", code), zap.Duration("delay", next.delay), zap.Error(callErr))
+			c.State = stateDecided
+			if rev, err = a.claims.save(ctx, key, c, rev); err != nil {
+				return retryLater(log, m, "save claim", err)
+			}
+			if !sleep(ctx, next.delay) {
+				return nak(0, "shutting down")
+			}
+			continue
+		}
+		c.State, c.Result = stateDone, a.result(j, c, next, reqID, callErr)
+		if _, err = a.claims.save(ctx, key, c, rev); err != nil {
+			return retryLater(log, m, "save claim", err)
+		}
+		return a.finish(ctx, log, m, key, c)
+	}
+}
+
+// result is the final result of a job whose last call ended in next.
+func (a *actor) result(j job, c claim, next step, reqID string, callErr error) *event.Result {
+	r := &event.Result{
+		Trigger: j.Trigger, Outcome: string(next.outcome), Policies: j.Policies, ImageID: j.Copy.ImageID,
+		Region: j.Copy.Region, SourceRegion: j.Copy.SourceRegion, Attempts: c.Attempts, RequestID: reqID,
+		DecidedAt: c.DecidedAt, FinishedAt: a.cfg.Now(), Instance: a.cfg.Instance,
+	}
+	if callErr != nil {
+		r.ErrorCode, r.ErrorMessage = errorCode(callErr), callErr.Error()
+		if ae := (*cloud.APIError)(nil); errors.As(callErr, &ae) {
+			r.RequestID = ae.RequestID
+		}
+	}
+	r.Reason = reason(next.outcome, next.class, c.Attempts)
+	return r
+}
+
+// claimLost settles a job whose claim could not be read. A claim that is
+// gone was released (held while paused, with the ack lost) or expired:
+// the job is no longer this copy's decision, and retrying it would loop
+// forever, so it is dropped. Any other error is retried.
+func (a *actor) claimLost(log *zap.Logger, m Msg, err error) Verdict {
+	if errors.Is(err, ErrNotFound) {
+		log.Warn("claim released; dropping job", zap.Error(err))
+		return term("claim released")
+	}
+	return retryLater(log, m, "load claim", err)
+}
+
+// finish publishes the result stored in a done claim and settles the job.
+func (a *actor) finish(ctx context.Context, log *zap.Logger, m Msg, key string, c claim) Verdict {
+	if c.Result == nil {
+		log.Error("done claim without result", zap.String("key", key))
+		return term("done claim without result")
+	}
+	if c.Result.Outcome != string(cloud.OutcomeFailed) {
+		// The copy is no longer in flight: drop it from the inventory now
+		// rather than at the next reconcile. A failure here only delays that.
+		if err := a.inv.removeCopy(ctx, key); err != nil {
+			log.Warn("remove decided copy from inventory", zap.Error(err))
+			a.inv.ApplyCopy(key, nil, true)
+		}
+	}
+	if err := a.publishResult(ctx, *c.Result); err != nil {
+		return retryLater(log, m, "publish result", err)
+	}
+	log.Info("copy decided", zap.String("outcome", c.Result.Outcome), zap.Int("attempt", c.Result.Attempts),
+		zap.String("request_id", c.Result.RequestID), zap.String("code", c.Result.ErrorCode))
+	if c.Result.Outcome == string(cloud.OutcomeFailed) {
+		return term("failed: " + c.Result.ErrorCode)
+	}
+	return ack()
+}
+
+// holdPaused reports a queued cancel as held and frees the claim, so a
+// trigger after the pause is lifted can act on the copy again.
+func (a *actor) holdPaused(ctx context.Context, log *zap.Logger, m Msg, key string, cp cloud.Copy, c claim, p PauseState) Verdict {
+	r := event.Result{
+		Trigger: c.Trigger, Outcome: string(cloud.OutcomeHeld), Policies: c.Policies, ImageID: cp.ImageID,
+		Region: cp.Region, SourceRegion: cp.SourceRegion, Attempts: c.Attempts,
+		Reason: "paused: " + p.Reason, DecidedAt: c.DecidedAt, FinishedAt: a.cfg.Now(), Instance: a.cfg.Instance,
+	}
+	if err := a.publishResult(ctx, r); err != nil {
+		return retryLater(log, m, "publish result", err)
+	}
+	if err := a.claims.release(ctx, key); err != nil {
+		return retryLater(log, m, "release claim", err)
+	}
+	log.Info("copy held: paused")
+	return ack()
+}
+
+// call makes one CancelCopyImage call. It is not cut short by shutdown:
+// a call abandoned mid-flight would leave its outcome unknown.
+func (a *actor) call(ctx context.Context, c cloud.Copy) (string, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CallTimeout)
+	defer cancel()
+	start := time.Now()
+	id, err := a.cfg.Canceller.CancelCopy(cctx, c.Region, c.ImageID)
+	a.m.CallSeconds.WithLabelValues(c.Region).Observe(time.Since(start).Seconds())
+	return id, err
+}
+
+// errorCode is the code a result and the metrics name an error by.
+func errorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ae *cloud.APIError
+	if errors.As(err, &ae) {
+		if ae.Code != "" {
+			return ae.Code
+		}
+		return fmt.Sprintf("HTTP%d", ae.HTTPStatus)
+	}
+	var te *cloud.TransportError
+	if errors.As(err, &te) {
+		if te.Timeout {
+			return "Timeout"
+		}
+		return "Transport"
+	}
+	if errors.Is(err, cloud.ErrMalformedResponse) {
+		return "MalformedResponse"
+	}
+	return "Error"
+}
+
+// reason explains a final outcome in the result.
+func reason(o cloud.Outcome, class cloud.Class, attempts int) string {
+	switch o {
+	case cloud.OutcomeCancelled:
+		return "CancelCopyImage succeeded"
+	case cloud.OutcomeAlreadyGone:
+		return "the copy no longer exists"
+	case cloud.OutcomeCompleted:
+		return "the copy finished before the cancel arrived"
+	case cloud.OutcomeNotCancellable:
+		return "the API refused the cancel for a reason that will not change"
+	case cloud.OutcomeFailed:
+		if class == cloud.ClassRetryable {
+			return fmt.Sprintf("retries exhausted after %d attempts", attempts)
+		}
+		return "permanent error"
+	}
+	return string(o)
+}

@@ -1,0 +1,71 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/copyguard/copyguard/event"
+)
+
+// base is what the decider, the actor and the inventory share, as
+// Temporal's workers share one base under their pollers and task
+// handlers: the config, the logger, the metrics and the ways to publish.
+// It is read-only after New, so it has no lock.
+type base struct {
+	cfg      Config
+	subjects event.Subjects
+	log      *zap.Logger
+	m        *Metrics
+}
+
+// publishResult publishes one copy's result under its deterministic id.
+func (b *base) publishResult(ctx context.Context, r event.Result) error {
+	if err := b.publishEvent(ctx, b.subjects.Result(r.Outcome), resultMsgID(r), event.TypeResult, resultSubject(r), r); err != nil {
+		return err
+	}
+	b.m.Results.WithLabelValues(r.Outcome).Inc()
+	return nil
+}
+
+// publishEvent wraps data in a CloudEvent whose id is the deterministic
+// message id, so the event and its Nats-Msg-Id name the same thing.
+func (b *base) publishEvent(ctx context.Context, subject, id, typ, ceSubject string, data any) error {
+	body, err := event.Marshal(typ, "copyguard/"+b.cfg.Instance, id, ceSubject, b.cfg.Now(), data)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	if err := b.cfg.Publisher.Publish(ctx, subject, id, body); err != nil {
+		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	return nil
+}
+
+// reject publishes unusable input to <prefix>.rejected with the reason and
+// acks it: it would fail the same way on every redelivery.
+func (b *base) reject(ctx context.Context, m Msg, input string, cause error) Verdict {
+	// event.Reject cuts the body on a character boundary and replaces
+	// invalid UTF-8, so the notice stays within MaxOriginal once encoded.
+	r := event.Reject(m.Subject, m.Data, cause, b.cfg.Instance, b.cfg.Now())
+	if err := b.publishEvent(ctx, b.subjects.Rejected(), rejectedMsgID(m.Subject, m.Data), event.TypeRejected, m.Subject, r); err != nil {
+		return retryLater(b.log, m, "publish rejection", err)
+	}
+	b.m.Rejected.WithLabelValues(input).Inc()
+	b.log.Warn("input rejected", zap.String("subject", m.Subject), zap.String("reason", r.Reason))
+	return ack()
+}
+
+// recoverPanic turns a panic in a handler into a rejection for input, so
+// one poison message cannot crash-loop every replica.
+func (b *base) recoverPanic(ctx context.Context, m Msg, input string, v *Verdict) {
+	if r := recover(); r != nil {
+		b.log.Error("handler panic", zap.String("subject", m.Subject), zap.Any("panic", r), zap.Stack("stack"))
+		*v = nak(5*time.Second, fmt.Sprint("panic: ", r))
+		// The rejection goes through the publisher, which may be what
+		// panicked: then the message is handed back instead.
+		defer func() { _ = recover() }()
+		*v = b.reject(ctx, m, input, fmt.Errorf("internal error while handling this event: %v", r))
+	}
+}

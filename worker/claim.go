@@ -1,0 +1,88 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/copyguard/copyguard/cloud"
+	"github.com/copyguard/copyguard/event"
+)
+
+// claim is the value of a copy's key in the claims bucket. Whoever creates
+// it owns the copy's decision: that is how one copy gets one result across
+// replicas, triggers and restarts. retry.go draws its states.
+type claim struct {
+	Trigger  event.TriggerRef `json:"trigger"`
+	Policies []string         `json:"policies"`
+	// The copy's identity only: the job carries the rest, and the claim is
+	// rewritten before and after every call.
+	ImageID  string     `json:"image_id"`
+	Region   string     `json:"region"`
+	State    claimState `json:"state"`
+	Attempts int        `json:"attempts"`
+	// Unknown: an earlier call may have cancelled the copy (it timed out,
+	// the connection dropped, a 5xx), so NotFound now means cancelled.
+	Unknown   bool          `json:"unknown,omitempty"`
+	Owner     string        `json:"owner"`
+	DecidedAt time.Time     `json:"decided_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+	Result    *event.Result `json:"result,omitempty"`
+}
+
+// describe says where the claim is, for a later trigger's "already
+// decided" reason.
+func (c claim) describe() string {
+	if c.State == stateDone && c.Result != nil {
+		return c.Result.Outcome
+	}
+	return string(c.State)
+}
+
+// job is the durable unit of work for one copy to cancel: the decider
+// publishes it, the actor consumes it.
+type job struct {
+	Trigger   event.TriggerRef `json:"trigger"`
+	Policies  []string         `json:"policies"`
+	Copy      cloud.Copy       `json:"copy"`
+	ClaimRev  uint64           `json:"claim_rev"`
+	DecidedAt time.Time        `json:"decided_at"`
+}
+
+// claimStore reads and writes claims. Every write is a compare-and-set on
+// the bucket, so it needs no lock of its own.
+type claimStore struct {
+	kv  KV
+	now func() time.Time
+}
+
+// create writes a new claim; ErrExists if the copy is claimed already.
+func (s claimStore) create(ctx context.Context, key string, c claim) (uint64, error) {
+	val, _ := json.Marshal(c)
+	return s.kv.Create(ctx, key, val, 0)
+}
+
+func (s claimStore) load(ctx context.Context, key string) (claim, uint64, error) {
+	val, rev, err := s.kv.Get(ctx, key)
+	if err != nil {
+		return claim{}, 0, fmt.Errorf("read claim %s: %w", key, err)
+	}
+	var c claim
+	if err := json.Unmarshal(val, &c); err != nil {
+		return claim{}, 0, fmt.Errorf("read claim %s: %w", key, err)
+	}
+	return c, rev, nil
+}
+
+// save writes c if the claim is still at rev (compare-and-set).
+func (s claimStore) save(ctx context.Context, key string, c claim, rev uint64) (uint64, error) {
+	c.UpdatedAt = s.now()
+	val, _ := json.Marshal(c)
+	return s.kv.Update(ctx, key, val, rev)
+}
+
+// release deletes the claim, so a later trigger may claim the copy again.
+func (s claimStore) release(ctx context.Context, key string) error {
+	return s.kv.Delete(ctx, key)
+}

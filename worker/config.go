@@ -1,0 +1,93 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/copyguard/copyguard/policy"
+)
+
+// Config holds what a Worker needs. Policies, Canceller, Publisher and the
+// three buckets are required; the rest have defaults.
+type Config struct {
+	Policies  *policy.Set
+	Canceller Canceller
+	Lister    Lister // nil: no DescribeImages reconcile
+	Publisher Publisher
+	// Claims holds one claim per decided copy, Copies the shared inventory,
+	// Conditions the active conditions (needs per-key TTL).
+	Claims, Copies, Conditions KV
+
+	Prefix      string // subject prefix, "copyguard"
+	Instance    string // this replica's name in results
+	Regions     []string
+	DryRun      bool
+	MaxBodySize int // bytes; 0 = 64 KiB
+
+	QPS         float64 // CancelCopyImage calls per second per region
+	Burst       int
+	Retry       RetryPolicy
+	CallTimeout time.Duration // one CancelCopyImage call
+
+	ReconcileEvery time.Duration
+
+	Logger *zap.Logger
+	// Registerer receives the worker's metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Policies == nil {
+		errs = append(errs, errors.New("policies: none loaded"))
+	}
+	if c.Canceller == nil {
+		errs = append(errs, errors.New("canceller: nil"))
+	}
+	if c.Publisher == nil {
+		errs = append(errs, errors.New("publisher: nil"))
+	}
+	if c.Claims == nil || c.Copies == nil || c.Conditions == nil {
+		errs = append(errs, errors.New("kv buckets: claims, copies and conditions are required"))
+	}
+	if c.QPS < 0 {
+		errs = append(errs, fmt.Errorf("qps: %v is negative", c.QPS))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) defaults() {
+	if c.Prefix == "" {
+		c.Prefix = "copyguard"
+	}
+	if c.Instance == "" {
+		c.Instance = "copyguard"
+	}
+	if c.MaxBodySize <= 0 {
+		c.MaxBodySize = 64 << 10
+	}
+	if c.QPS == 0 {
+		c.QPS = 10
+	}
+	if c.Burst <= 0 {
+		c.Burst = 1
+	}
+	c.Retry = c.Retry.withDefaults()
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
+	}
+	if c.ReconcileEvery <= 0 {
+		c.ReconcileEvery = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}

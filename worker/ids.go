@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/copyguard/copyguard/cloud"
+	"github.com/copyguard/copyguard/event"
+)
+
+// Every message id and KV key the worker writes is built here and nowhere
+// else. JetStream deduplicates publishes by Nats-Msg-Id and the claims
+// bucket serialises replicas by key, so these strings are what makes a
+// redelivery, a restart or a second replica harmless. They are also a
+// compatibility promise: streams and buckets written by an older worker
+// must still deduplicate against a newer one. ids_test.go fixes their
+// exact form; change a literal there only together with a migration.
+//
+// Keys and ids join region and image id with "."; only the CloudEvent
+// subject of a result uses cloud.Copy.Key's "/". The two forms differ for
+// historical reasons and both are kept as they are.
+
+// copyKey is a copy's key in the claims and copies buckets:
+// "<region>.<image id>".
+func copyKey(c cloud.Copy) string { return copyKeyOf(c.Region, c.ImageID) }
+
+func copyKeyOf(region, imageID string) string { return region + "." + imageID }
+
+// splitCopyKey undoes copyKey. It splits on the last ".", as image ids
+// hold none.
+func splitCopyKey(key string) (region, id string, ok bool) {
+	for i := len(key) - 1; i >= 0; i-- {
+		if key[i] == '.' {
+			return key[:i], key[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+// triggerKey names a trigger by its CloudEvents identity (source and id,
+// which the spec makes unique together) in 24 hex digits.
+func triggerKey(ref event.TriggerRef) string {
+	sum := sha256.Sum256([]byte(ref.Source + "\x00" + ref.ID))
+	return hex.EncodeToString(sum[:12])
+}
+
+// conditionKey is a condition's key in the conditions bucket: one per
+// policy and trigger, so a redelivered trigger finds its condition.
+func conditionKey(policyName string, ref event.TriggerRef) string {
+	sum := sha256.Sum256([]byte(policyName + "\x00" + ref.Source + "\x00" + ref.ID))
+	return hex.EncodeToString(sum[:16])
+}
+
+// jobMsgID is the id of the job that cancels one claimed copy for one
+// trigger: a redelivered trigger queues the same job again, deduplicated.
+func jobMsgID(key string, ref event.TriggerRef) string {
+	return "job:" + key + ":" + triggerKey(ref)
+}
+
+// resultMsgID is a result's id. The outcome is part of it: a retry after
+// a crash repeats the outcome stored in the claim and is deduplicated,
+// while a different outcome for the same trigger and copy (held while
+// paused, then cancelled once the pause is lifted) is a second fact and
+// is kept.
+func resultMsgID(r event.Result) string {
+	return "result:" + copyKeyOf(r.Region, r.ImageID) + ":" + triggerKey(r.Trigger) + ":" + r.Outcome
+}
+
+// resultSubject is the CloudEvent subject of a result: the copy, in
+// cloud.Copy.Key's form.
+func resultSubject(r event.Result) string {
+	return cloud.Copy{Region: r.Region, ImageID: r.ImageID}.Key()
+}
+
+// decisionMsgID is the id of a trigger's decision.
+func decisionMsgID(ref event.TriggerRef) string { return "decision:" + triggerKey(ref) }
+
+// conditionDecisionMsgID is the id of the decision a standing condition
+// makes about one copy seen after its trigger.
+func conditionDecisionMsgID(ref event.TriggerRef, c cloud.Copy) string {
+	return decisionMsgID(ref) + ":" + copyKey(c)
+}
+
+// rejectedMsgID names a rejection by the input it rejects, so the same bad
+// message redelivered is rejected once.
+func rejectedMsgID(subject string, data []byte) string {
+	sum := sha256.Sum256(append([]byte(subject+"\x00"), data...))
+	return "rejected:" + hex.EncodeToString(sum[:12])
+}

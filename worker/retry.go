@@ -1,0 +1,179 @@
+package worker
+
+// The retry state machine of one copy's cancel, all of it in this file.
+//
+// A copy's claim (claims bucket, key copyKey) says how far its cancel got:
+//
+//	decider ─Create─► decided ──actor saves before the call──► calling ──CancelCopyImage──┐
+//	                     ▲                                                                │
+//	                     │ retryable, budget left: save "decided", sleep backoff   afterCall(answer)
+//	                     └────────────────────────────────────────────────────────────────┤
+//	                                 success, outcome, permanent, or budget spent         ▼
+//	                                      done (result in the claim) ─► publish result ─► Ack
+//	                                                                       (Term when failed)
+//
+// afterCall sorts the answer by cloud.Classify:
+//
+//	none       success: cancelled; the region's rate creeps back up
+//	outcome    the answer settles the copy: already_gone, completed, not_cancellable
+//	retryable  throttling (halves the region's rate), 5xx, timeout, transport: try again
+//	permanent  failed: auth, bad parameters; retrying cannot help
+//
+// Unknown outcome: a call that timed out, dropped or got a 5xx may have
+// cancelled the copy anyway, and so may a call the process died in (a
+// redelivery finds the claim "calling"). The claim remembers it
+// (Unknown), and from then on NotFound means cancelled, not already_gone
+// (SPEC §6).
+//
+// Two retries for two kinds of failure:
+//
+//   - The cloud call failed retryably: retry in process, sleeping
+//     backoff(attempt), while attempts < MaxAttempts and elapsed + the
+//     next delay < MaxElapsed; then failed. Attempts live in the claim
+//     and survive redelivery; elapsed counts from this delivery.
+//   - A dependency failed (claims bucket, publish): retryLater hands the
+//     message back with NakWithDelay(backoff(delivered)), at most 10s.
+//     Nothing is wrong with the input; the redelivery resumes from the
+//     claim.
+//
+// Other ways out of the loop, each settled in actor.go:
+//
+//   - paused: publish held, delete (release) the claim, Ack, so a trigger
+//     after the pause may claim the copy again;
+//   - a claim conflict (another replica moved it): reread; done → publish
+//     its result; otherwise Nak after 2s;
+//   - the claim gone on redelivery (released) or held by another trigger:
+//     Term, no call;
+//   - shutdown while waiting on the limiter or a backoff: Nak(0). A call
+//     already on the wire is never cut (its outcome would be unknown).
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/copyguard/copyguard/cloud"
+)
+
+// claimState is where a copy's claim is in the state machine above. Its
+// JSON form is the plain string, as stored claims have always held it.
+type claimState string
+
+const (
+	stateDecided claimState = "decided" // claimed; no call on the wire
+	stateCalling claimState = "calling" // a CancelCopyImage call may be on the wire
+	stateDone    claimState = "done"    // the result is in the claim
+)
+
+func (s claimState) String() string {
+	switch s {
+	case stateDecided, stateCalling, stateDone:
+		return string(s)
+	}
+	return fmt.Sprintf("claimState(%q)", string(s))
+}
+
+// RetryPolicy bounds the retries of one copy's cancel.
+type RetryPolicy struct {
+	MaxAttempts int
+	MaxElapsed  time.Duration
+	BaseDelay   time.Duration
+	MaxDelay    time.Duration
+}
+
+// DefaultRetry is used for zero fields of Config.Retry.
+func DefaultRetry() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 8, MaxElapsed: 2 * time.Minute, BaseDelay: 200 * time.Millisecond, MaxDelay: 20 * time.Second}
+}
+
+// withDefaults fills the zero fields of p from DefaultRetry.
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	d := DefaultRetry()
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = d.MaxAttempts
+	}
+	if p.MaxElapsed <= 0 {
+		p.MaxElapsed = d.MaxElapsed
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = d.BaseDelay
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = d.MaxDelay
+	}
+	return p
+}
+
+// step is the way out of "calling" that afterCall chose.
+type step struct {
+	class   cloud.Class
+	outcome cloud.Outcome // the final outcome; "" when retry
+	unknown bool          // a call so far may have cancelled the copy
+	retry   bool          // back to "decided": sleep delay, then call again
+	delay   time.Duration
+}
+
+// afterCall is the transition out of "calling": given the call's error,
+// whether an earlier call may have cancelled the copy, the attempts made
+// (this one included) and the time spent in this delivery, it returns the
+// final outcome or a retry after a delay.
+func (p RetryPolicy) afterCall(callErr error, unknown bool, attempts int, elapsed time.Duration) step {
+	class, outcome := cloud.Classify(callErr)
+	s := step{class: class, unknown: unknown}
+	switch class {
+	case cloud.ClassNone:
+		s.outcome = cloud.OutcomeCancelled
+	case cloud.ClassOutcome:
+		s.outcome = outcome
+		if outcome == cloud.OutcomeAlreadyGone && unknown {
+			// Our earlier call may have cancelled it (SPEC §6).
+			s.outcome = cloud.OutcomeCancelled
+		}
+	case cloud.ClassRetryable:
+		s.unknown = unknown || cloud.OutcomeUnknown(callErr)
+		delay := backoff(p, attempts-1)
+		if attempts < p.MaxAttempts && elapsed+delay < p.MaxElapsed {
+			s.retry, s.delay = true, delay
+			return s
+		}
+		s.outcome = cloud.OutcomeFailed
+	case cloud.ClassPermanent:
+		s.outcome = cloud.OutcomeFailed
+	default:
+		s.outcome = cloud.OutcomeFailed
+	}
+	return s
+}
+
+// backoff is "full jitter": a random delay in [0, min(max, base*2^n)).
+func backoff(p RetryPolicy, attempt int) time.Duration {
+	d := p.BaseDelay << min(attempt, 20)
+	if d <= 0 || d > p.MaxDelay {
+		d = p.MaxDelay
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// retryLater hands a message back when a dependency (NATS, KV) failed:
+// nothing about the input is wrong, so it must not be dropped.
+func retryLater(log *zap.Logger, m Msg, what string, err error) Verdict {
+	d := backoff(RetryPolicy{BaseDelay: 250 * time.Millisecond, MaxDelay: 10 * time.Second}, m.Delivered)
+	log.Warn(what+" failed; will retry", zap.Error(err), zap.Int("delivered", m.Delivered), zap.Duration("delay", d))
+	return nak(d, what+": "+err.Error())
+}
+
+// sleep waits d, or less if ctx ends first; it reports whether it waited
+// the whole time.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
