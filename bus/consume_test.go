@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/copyguard/copyguard/bus"
+	"github.com/copyguard/copyguard/internal/natstest"
 	"github.com/copyguard/copyguard/worker"
 )
 
@@ -129,7 +130,7 @@ func TestConsumeVerdicts(t *testing.T) {
 	publish(t, js, "copyguard.job.cn-hangzhou", "ack", "nak", "term")
 	stop, _ := consume(t, ctxT(t), nil, cons, bus.ConsumeConfig{Name: "jobs", Workers: 2, Heartbeat: time.Second}, h)
 
-	waitFor(t, "the work queue to empty", 10*time.Second, func() bool {
+	natstest.WaitFor(t, "the work queue to empty", 10*time.Second, func() bool {
 		return streamMsgs(t, stream) == 0 && pendingAcks(t, cons) == 0
 	})
 
@@ -178,7 +179,7 @@ func TestConsumeHeartbeat(t *testing.T) {
 	// Two workers, so a redelivery would be taken while the first still runs.
 	consume(t, ctxT(t), nil, cons, bus.ConsumeConfig{Name: "jobs", Workers: 2, Heartbeat: 200 * time.Millisecond}, h)
 
-	waitFor(t, "the slow message to be acked", 10*time.Second, func() bool {
+	natstest.WaitFor(t, "the slow message to be acked", 10*time.Second, func() bool {
 		return len(got.of("slow")) > 0 && streamMsgs(t, stream) == 0 && pendingAcks(t, cons) == 0
 	})
 	if d := got.of("slow"); len(d) != 1 || d[0].delivered != 1 {
@@ -227,7 +228,7 @@ func TestConsumeDrains(t *testing.T) {
 		t.Error("the handler's context ended with the consumer's: in-flight work was cut")
 	}
 	// Ack is fire-and-forget: the server applies it a moment later.
-	waitFor(t, "the in-flight message's ack", 5*time.Second, func() bool { return streamMsgs(t, stream) == 0 })
+	natstest.WaitFor(t, "the in-flight message's ack", 5*time.Second, func() bool { return streamMsgs(t, stream) == 0 })
 }
 
 // TestConsumeStop ends the context and then closes stop, as a shutdown
@@ -290,7 +291,7 @@ func TestConsumeWorkers(t *testing.T) {
 	}
 	publish(t, js, "copyguard.job.cn-hangzhou", "1", "2", "3", "4", "5", "6")
 	consume(t, ctxT(t), nil, cons, bus.ConsumeConfig{Name: "jobs", Workers: workers}, h)
-	waitFor(t, "all messages acked", 15*time.Second, func() bool { return streamMsgs(t, stream) == 0 })
+	natstest.WaitFor(t, "all messages acked", 15*time.Second, func() bool { return streamMsgs(t, stream) == 0 })
 	if p := peak.Load(); p != workers {
 		t.Errorf("at most %d handlers ran at once, want %d", p, workers)
 	}
@@ -308,7 +309,7 @@ func TestConsumeConsumerDeleted(t *testing.T) {
 	}
 	publish(t, js, "copyguard.job.cn-hangzhou", "first")
 	stop, done := consume(t, ctxT(t), nil, cons, bus.ConsumeConfig{Name: "jobs", Workers: 1}, h)
-	waitFor(t, "the first message", 10*time.Second, func() bool { return len(got.of("first")) == 1 })
+	natstest.WaitFor(t, "the first message", 10*time.Second, func() bool { return len(got.of("first")) == 1 })
 
 	if err := stream.DeleteConsumer(ctxT(t), "jobs"); err != nil {
 		t.Fatal(err)
