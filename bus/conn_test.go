@@ -104,7 +104,7 @@ func TestConnect(t *testing.T) {
 			t.Fatal("not connected")
 		}
 		nc.Close()
-		waitFor(t, "the closed event", 5*time.Second, func() bool {
+		natstest.WaitFor(t, "the closed event", 5*time.Second, func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(events) > 0 && events[len(events)-1] == "closed"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,24 +22,35 @@ type ConsumeConfig struct {
 	Name    string // for logs
 	Workers int    // handlers at once; also the client-side prefetch
 	// Heartbeat is how often a running handler tells the server the message
-	// is in progress; keep it well under the consumer's AckWait.
+	// is in progress. Zero: a third of the consumer's AckWait (10s for
+	// DefaultAckWait). Keep it well under AckWait.
 	Heartbeat time.Duration
 	Logger    *zap.Logger
 }
 
+// Consumption is a running Consume, like jetstream.ConsumeContext: Drain
+// or Stop it, then wait for Closed.
+type Consumption struct {
+	it       jetstream.MessagesContext
+	cancel   context.CancelFunc // ends the handlers' context
+	stopping atomic.Bool        // Drain or Stop was called
+	drain    sync.Once
+	closed   chan struct{}
+	err      error // set before closed is closed
+}
+
 // Consume feeds messages of a durable consumer to h with cfg.Workers
-// handlers at once, and settles each as h says. When ctx ends it stops
-// pulling, lets the prefetched messages and running handlers finish, and
-// returns nil. Handlers get a context that ends only when stop is closed,
-// so a graceful stop can give in-flight work a bounded time. If the
-// consumer stops on its own (it was deleted), Consume finishes the running
-// handlers and returns an error.
-func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer, cfg ConsumeConfig, h Handler) error {
+// handlers at once, and settles each as h says, until Drain or Stop.
+// Handlers get a context that ends only on Stop, so a graceful stop can
+// give in-flight work a bounded time. If the consumer stops on its own (it
+// was deleted), the running handlers finish, Closed is closed and Err says
+// why.
+func Consume(cons jetstream.Consumer, cfg ConsumeConfig, h Handler) (*Consumption, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
 	}
 	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 10 * time.Second
+		cfg.Heartbeat = heartbeatFor(ackWaitOf(cons))
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -46,58 +58,75 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 	}
 	// Prefetch no more than the handlers can take: a prefetched message's
 	// AckWait is already running (nats.md §2 pitfall).
-	// Pull requests expire every 10s with a heartbeat every 5s (defaults:
-	// 30s and 15s), so a consumer that vanished while no pull request was
-	// waiting is noticed within seconds rather than half a minute.
 	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Workers),
-		jetstream.PullExpiry(10*time.Second), jetstream.PullHeartbeat(5*time.Second))
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-hctx.Done():
-		}
-	}()
-	loopDone := make(chan struct{})
-	defer close(loopDone)
-	go func() {
-		select {
-		case <-ctx.Done():
-			it.Drain()
-		case <-loopDone:
-		}
-	}()
+	hctx, cancel := context.WithCancel(context.Background())
+	c := &Consumption{it: it, cancel: cancel, closed: make(chan struct{})}
+	go c.run(hctx, it, cfg, h, log)
+	return c, nil
+}
 
+// Drain stops pulling new messages and lets the prefetched ones and the
+// running handlers finish; Closed is closed when they have.
+func (c *Consumption) Drain() {
+	c.stopping.Store(true)
+	c.drain.Do(c.it.Drain)
+}
+
+// Stop stops pulling new messages and ends the handlers' context, so
+// running handlers give their messages back; messages already prefetched
+// reach a handler with that context already ended. Closed is closed when
+// the handlers have returned. Stop after Drain cuts the drain short.
+func (c *Consumption) Stop() {
+	c.Drain()
+	c.cancel()
+}
+
+// Closed is closed once the consumption has ended and every handler has
+// returned.
+func (c *Consumption) Closed() <-chan struct{} { return c.closed }
+
+// Err reports, once Closed is closed, why the consumption ended: nil after
+// Drain or Stop, an error when the consumer stopped on its own (for
+// example because it was deleted). Before that it returns nil.
+func (c *Consumption) Err() error {
+	select {
+	case <-c.closed:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+func (c *Consumption) run(hctx context.Context, it jetstream.MessagesContext, cfg ConsumeConfig, h Handler, log *zap.Logger) {
+	defer close(c.closed)
+	defer c.cancel()
 	hb := newHeartbeat(cfg.Heartbeat)
 	defer hb.stop()
 	msgs := make(chan jetstream.Msg)
 	var wg sync.WaitGroup
 	for range cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for m := range msgs {
 				hb.add(m)
 				handle(hctx, m, h, log)
 				hb.remove(m)
 			}
-		}()
+		})
 	}
-	// stopped says why the iterator closed when ctx did not end it: a
-	// terminal error such as a deleted consumer. Returning nil then would
-	// look like a clean stop while nothing consumes any more.
-	var stopped, last error
+	// The iterator closing when nobody asked is a terminal error such as a
+	// deleted consumer. Reporting nil then would look like a clean stop
+	// while nothing consumes any more.
+	var last error
 	for {
 		m, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				if ctx.Err() == nil {
-					stopped = fmt.Errorf("message iterator stopped: %w", errors.Join(last, err))
+				if !c.stopping.Load() {
+					c.err = fmt.Errorf("message iterator stopped: %w", errors.Join(last, err))
 				}
 				break
 			}
@@ -109,7 +138,15 @@ func Consume(ctx context.Context, stop <-chan struct{}, cons jetstream.Consumer,
 	}
 	close(msgs)
 	wg.Wait()
-	return stopped
+}
+
+// ackWaitOf is the consumer's AckWait as last read from the server, or the
+// server's default when unknown.
+func ackWaitOf(cons jetstream.Consumer) time.Duration {
+	if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
+		return info.Config.AckWait
+	}
+	return DefaultAckWait
 }
 
 func handle(ctx context.Context, m jetstream.Msg, h Handler, log *zap.Logger) {

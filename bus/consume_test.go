@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/copyguard/copyguard/bus"
+	"github.com/copyguard/copyguard/internal/natstest"
 	"github.com/copyguard/copyguard/worker"
 )
 
@@ -69,30 +70,40 @@ func publish(t *testing.T, js jetstream.JetStream, subject string, data ...strin
 	}
 }
 
-// consume runs bus.Consume in the background. stop cancels its context,
-// waits for it to return and gives what it returned; done is closed when
-// it has returned.
-func consume(t *testing.T, ctx context.Context, stopCh <-chan struct{}, cons jetstream.Consumer, cfg bus.ConsumeConfig, h bus.Handler) (stop func() error, done <-chan struct{}) {
+// consume starts bus.Consume and drains it at cleanup.
+func consume(t *testing.T, cons jetstream.Consumer, cfg bus.ConsumeConfig, h bus.Handler) *bus.Consumption {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctx)
-	finished := make(chan struct{})
-	var err error
-	go func() {
-		defer close(finished)
-		err = bus.Consume(ctx, stopCh, cons, cfg, h)
-	}()
-	stop = sync.OnceValue(func() error {
-		cancel()
-		select {
-		case <-finished:
-			return err
-		case <-time.After(10 * time.Second):
-			t.Error("Consume did not return after its context ended")
-			return nil
+	c, err := bus.Consume(cons, cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Drain()
+		if !closedWithin(c, 10*time.Second) {
+			t.Error("Consume did not close after Drain")
 		}
 	})
-	t.Cleanup(func() { _ = stop() })
-	return stop, finished
+	return c
+}
+
+// closedWithin says whether c closes within d.
+func closedWithin(c *bus.Consumption, d time.Duration) bool {
+	select {
+	case <-c.Closed():
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// drain drains c, waits for it to close and returns its Err.
+func drain(t *testing.T, c *bus.Consumption) error {
+	t.Helper()
+	c.Drain()
+	if !closedWithin(c, 10*time.Second) {
+		t.Fatal("Consume did not close after Drain")
+	}
+	return c.Err()
 }
 
 func pendingAcks(t *testing.T, cons jetstream.Consumer) int {
@@ -127,9 +138,9 @@ func TestConsumeVerdicts(t *testing.T) {
 		return worker.Verdict{Kind: worker.Ack}
 	}
 	publish(t, js, "copyguard.job.cn-hangzhou", "ack", "nak", "term")
-	stop, _ := consume(t, ctxT(t), nil, cons, bus.ConsumeConfig{Name: "jobs", Workers: 2, Heartbeat: time.Second}, h)
+	c := consume(t, cons, bus.ConsumeConfig{Name: "jobs", Workers: 2, Heartbeat: time.Second}, h)
 
-	waitFor(t, "the work queue to empty", 10*time.Second, func() bool {
+	natstest.WaitFor(t, "the work queue to empty", 10*time.Second, func() bool {
 		return streamMsgs(t, stream) == 0 && pendingAcks(t, cons) == 0
 	})
 
@@ -154,15 +165,28 @@ func TestConsumeVerdicts(t *testing.T) {
 			t.Errorf("deliveries = %+v, want one", d)
 		}
 	})
-	if err := stop(); err != nil {
-		t.Errorf("Consume = %v", err)
+	if err := drain(t, c); err != nil {
+		t.Errorf("Err() after Drain = %v", err)
 	}
 }
 
 // TestConsumeHeartbeat holds a message three times the consumer's
-// AckWait: the heartbeat must keep the server from redelivering it.
+// AckWait: the heartbeat, set or derived from the AckWait, must keep the
+// server from redelivering it.
 func TestConsumeHeartbeat(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		heartbeat time.Duration
+	}{{"set", 200 * time.Millisecond}, {"a third of AckWait", 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			testConsumeHeartbeat(t, tt.heartbeat)
+		})
+	}
+}
+
+func testConsumeHeartbeat(t *testing.T, heartbeat time.Duration) {
 	js, stream, cons := jobs(t, time.Second)
 	var got deliveries
 	h := func(ctx context.Context, m worker.Msg) worker.Verdict {
@@ -176,9 +200,9 @@ func TestConsumeHeartbeat(t *testing.T) {
 	}
 	publish(t, js, "copyguard.job.cn-hangzhou", "slow")
 	// Two workers, so a redelivery would be taken while the first still runs.
-	consume(t, ctxT(t), nil, cons, bus.ConsumeConfig{Name: "jobs", Workers: 2, Heartbeat: 200 * time.Millisecond}, h)
+	consume(t, cons, bus.ConsumeConfig{Name: "jobs", Workers: 2, Heartbeat: heartbeat}, h)
 
-	waitFor(t, "the slow message to be acked", 10*time.Second, func() bool {
+	natstest.WaitFor(t, "the slow message to be acked", 10*time.Second, func() bool {
 		return len(got.of("slow")) > 0 && streamMsgs(t, stream) == 0 && pendingAcks(t, cons) == 0
 	})
 	if d := got.of("slow"); len(d) != 1 || d[0].delivered != 1 {
@@ -186,8 +210,8 @@ func TestConsumeHeartbeat(t *testing.T) {
 	}
 }
 
-// TestConsumeDrains cancels the context while a handler runs: Consume
-// waits for it, the handler's context is not cut, and its verdict lands.
+// TestConsumeDrains drains while a handler runs: Closed waits for it, the
+// handler's context is not cut, and its verdict lands.
 func TestConsumeDrains(t *testing.T) {
 	t.Parallel()
 	js, stream, cons := jobs(t, 30*time.Second)
@@ -200,40 +224,48 @@ func TestConsumeDrains(t *testing.T) {
 		return worker.Verdict{Kind: worker.Ack}
 	}
 	publish(t, js, "copyguard.job.cn-hangzhou", "held")
-	ctx, cancel := context.WithCancel(ctxT(t))
-	stop, done := consume(t, ctx, make(chan struct{}), cons, bus.ConsumeConfig{Name: "jobs", Workers: 1}, h)
+	c := consume(t, cons, bus.ConsumeConfig{Name: "jobs", Workers: 1}, h)
 	select {
 	case <-started:
 	case <-time.After(10 * time.Second):
 		t.Fatal("handler never started")
 	}
 
-	cancel()
-	select {
-	case <-done:
-		t.Fatal("Consume returned while a handler was still running")
-	case <-time.After(300 * time.Millisecond):
+	c.Drain()
+	if closedWithin(c, 300*time.Millisecond) {
+		t.Fatal("Consume closed while a handler was still running")
 	}
 	close(release)
-	select {
-	case <-done:
-		if err := stop(); err != nil {
-			t.Errorf("Consume = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Consume did not return after the handler finished")
+	if !closedWithin(c, 10*time.Second) {
+		t.Fatal("Consume did not close after the handler finished")
+	}
+	if err := c.Err(); err != nil {
+		t.Errorf("Err() after Drain = %v", err)
 	}
 	if cut, _ := ctxErr.Load().(bool); cut {
 		t.Error("the handler's context ended with the consumer's: in-flight work was cut")
 	}
 	// Ack is fire-and-forget: the server applies it a moment later.
-	waitFor(t, "the in-flight message's ack", 5*time.Second, func() bool { return streamMsgs(t, stream) == 0 })
+	natstest.WaitFor(t, "the in-flight message's ack", 5*time.Second, func() bool { return streamMsgs(t, stream) == 0 })
 }
 
-// TestConsumeStop ends the context and then closes stop, as a shutdown
-// whose grace period ran out does: running handlers see their context end.
+// TestConsumeStop stops a consumption with a handler running, after a
+// Drain as a shutdown whose grace period ran out does, or at once: the
+// running handler sees its context end, and its nak lands.
 func TestConsumeStop(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		drainFirst bool
+	}{{"after drain", true}, {"at once", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			testConsumeStop(t, tt.drainFirst)
+		})
+	}
+}
+
+func testConsumeStop(t *testing.T, drainFirst bool) {
 	js, stream, cons := jobs(t, 30*time.Second)
 	started := make(chan struct{})
 	var once sync.Once
@@ -243,24 +275,27 @@ func TestConsumeStop(t *testing.T) {
 		return worker.Verdict{Kind: worker.Nak, Delay: time.Minute, Reason: "shutting down"}
 	}
 	publish(t, js, "copyguard.job.cn-hangzhou", "held")
-	stopCh := make(chan struct{})
-	ctx, cancel := context.WithCancel(ctxT(t))
-	stop, done := consume(t, ctx, stopCh, cons, bus.ConsumeConfig{Name: "jobs", Workers: 1}, h)
+	c := consume(t, cons, bus.ConsumeConfig{Name: "jobs", Workers: 1}, h)
 	select {
 	case <-started:
 	case <-time.After(10 * time.Second):
 		t.Fatal("handler never started")
 	}
-	cancel()
-	close(stopCh)
-	select {
-	case <-done:
-		if err := stop(); err != nil {
-			t.Errorf("Consume = %v", err)
+	if drainFirst {
+		c.Drain()
+		if closedWithin(c, 100*time.Millisecond) {
+			t.Fatal("Consume closed on Drain while the handler waited for its context")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Consume did not return after stop")
 	}
+	c.Stop()
+	if !closedWithin(c, 10*time.Second) {
+		t.Fatal("Consume did not close after Stop")
+	}
+	if err := c.Err(); err != nil {
+		t.Errorf("Err() after Stop = %v", err)
+	}
+	c.Stop() // twice is fine
+	c.Drain()
 	if n := streamMsgs(t, stream); n != 1 {
 		t.Errorf("stream holds %d messages, want the nak'd one kept", n)
 	}
@@ -289,15 +324,15 @@ func TestConsumeWorkers(t *testing.T) {
 		return worker.Verdict{Kind: worker.Ack}
 	}
 	publish(t, js, "copyguard.job.cn-hangzhou", "1", "2", "3", "4", "5", "6")
-	consume(t, ctxT(t), nil, cons, bus.ConsumeConfig{Name: "jobs", Workers: workers}, h)
-	waitFor(t, "all messages acked", 15*time.Second, func() bool { return streamMsgs(t, stream) == 0 })
+	consume(t, cons, bus.ConsumeConfig{Name: "jobs", Workers: workers}, h)
+	natstest.WaitFor(t, "all messages acked", 15*time.Second, func() bool { return streamMsgs(t, stream) == 0 })
 	if p := peak.Load(); p != workers {
 		t.Errorf("at most %d handlers ran at once, want %d", p, workers)
 	}
 }
 
 // TestConsumeConsumerDeleted deletes the durable consumer under a running
-// loop: Consume must say so instead of returning as if it had been stopped.
+// loop: Err must say so instead of closing as if it had been stopped.
 func TestConsumeConsumerDeleted(t *testing.T) {
 	t.Parallel()
 	js, stream, cons := jobs(t, 30*time.Second)
@@ -307,8 +342,8 @@ func TestConsumeConsumerDeleted(t *testing.T) {
 		return worker.Verdict{Kind: worker.Ack}
 	}
 	publish(t, js, "copyguard.job.cn-hangzhou", "first")
-	stop, done := consume(t, ctxT(t), nil, cons, bus.ConsumeConfig{Name: "jobs", Workers: 1}, h)
-	waitFor(t, "the first message", 10*time.Second, func() bool { return len(got.of("first")) == 1 })
+	c := consume(t, cons, bus.ConsumeConfig{Name: "jobs", Workers: 1}, h)
+	natstest.WaitFor(t, "the first message", 10*time.Second, func() bool { return len(got.of("first")) == 1 })
 
 	if err := stream.DeleteConsumer(ctxT(t), "jobs"); err != nil {
 		t.Fatal(err)
@@ -316,12 +351,10 @@ func TestConsumeConsumerDeleted(t *testing.T) {
 	// A pull request waiting at the delete gets a 409 at once; otherwise
 	// the next pull (every 10s at most, heartbeat 5s) finds the consumer
 	// gone. 30s leaves room for a loaded machine.
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
+	if !closedWithin(c, 30*time.Second) {
 		t.Fatal("Consume kept running on a deleted consumer")
 	}
-	if err := stop(); err == nil || !errors.Is(err, jetstream.ErrConsumerDeleted) {
-		t.Errorf("Consume = %v, want an error saying the consumer was deleted", err)
+	if err := c.Err(); err == nil || !errors.Is(err, jetstream.ErrConsumerDeleted) {
+		t.Errorf("Err() = %v, want an error saying the consumer was deleted", err)
 	}
 }

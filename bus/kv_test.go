@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/copyguard/copyguard/bus"
+	"github.com/copyguard/copyguard/internal/natstest"
 	"github.com/copyguard/copyguard/worker"
 )
 
@@ -187,7 +188,7 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := append(initial, watched{"cn-hangzhou.m-0", "a2", false}, watched{"cn-hangzhou.m-2", "", true}, watched{"cn-hangzhou.m-3", "", true})
-	waitFor(t, "updates and deletes", 5*time.Second, func() bool { return len(rec.all()) >= len(want) })
+	natstest.WaitFor(t, "updates and deletes", 5*time.Second, func() bool { return len(rec.all()) >= len(want) })
 	if got := rec.all(); !slices.Equal(got, want) {
 		t.Errorf("watched %+v, want %+v", got, want)
 	}
@@ -228,12 +229,12 @@ func TestConditionTTL(t *testing.T) {
 	if _, _, err := kv.Get(ctx, "quarantine-1"); err != nil {
 		t.Fatalf("Get right after Create: %v", err)
 	}
-	waitFor(t, "the condition to expire", 10*time.Second, func() bool {
+	natstest.WaitFor(t, "the condition to expire", 10*time.Second, func() bool {
 		_, _, err := kv.Get(ctx, "quarantine-1")
 		return errors.Is(err, worker.ErrNotFound)
 	})
 	want := []watched{{"quarantine-1", "cond", false}, {"quarantine-1", "", true}}
-	waitFor(t, "the watcher to see the expiry", 5*time.Second, func() bool { return len(rec.all()) >= 2 })
+	natstest.WaitFor(t, "the watcher to see the expiry", 5*time.Second, func() bool { return len(rec.all()) >= 2 })
 	if got := rec.all(); !slices.Equal(got, want) {
 		t.Errorf("watched %+v, want %+v", got, want)
 	}

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,13 +12,12 @@ import (
 // Publish returns nil.
 type Publisher struct{ JS jetstream.JetStream }
 
-// Publish implements worker.Publisher.
+// Publish implements worker.Publisher. Its error is JetStream's, not
+// wrapped: the caller names the operation ("publish <subject>"), so the
+// subject would otherwise appear twice.
 func (p Publisher) Publish(ctx context.Context, subject, msgID string, body []byte) error {
 	m := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	m.Header.Set("Content-Type", "application/cloudevents+json")
 	_, err := p.JS.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", subject, err)
-	}
-	return nil
+	return err
 }

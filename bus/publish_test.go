@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -49,6 +50,12 @@ func TestPublisher(t *testing.T) {
 		err := p.Publish(ctx, "elsewhere.result", "x", []byte("{}"))
 		if err == nil {
 			t.Fatal("publish to a subject no stream stores succeeded")
+		}
+		// The worker wraps it as "publish <subject>: ..." (worker/trigger.go
+		// publishEvent); bus must not add the same words again, or the
+		// log says "publish X: publish X: ...".
+		if !errors.Is(err, jetstream.ErrNoStreamResponse) || err.Error() != "nats: no response from stream" {
+			t.Errorf("error = %q, want jetstream's own %q", err, jetstream.ErrNoStreamResponse)
 		}
 	})
 }

@@ -60,19 +60,6 @@ type TopologyConfig struct {
 	MaxAckPending int
 }
 
-// DefaultTopology is what copyguard run uses unless configured.
-func DefaultTopology() TopologyConfig {
-	return TopologyConfig{
-		Replicas:      1,
-		EventMaxAge:   7 * 24 * time.Hour,
-		ClaimTTL:      7 * 24 * time.Hour,
-		DedupWindow:   10 * time.Minute,
-		MaxPending:    1_000_000,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 1024,
-	}
-}
-
 // Topology is the set of JetStream objects the worker uses.
 type Topology struct {
 	Names                               Names
@@ -114,7 +101,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 		Storage:    jetstream.FileStorage,
 		Replicas:   c.Replicas,
 		MaxAge:     c.EventMaxAge,
-		Duplicates: min(c.DedupWindow, c.EventMaxAge),
+		Duplicates: c.eventDuplicates(),
 	}); err != nil {
 		return nil, err
 	}
@@ -123,13 +110,10 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 		name   string
 	}{{t.Triggers, n.TriggerConsumer}, {t.Inventory, n.InventoryConsumer}, {t.Jobs, n.JobConsumer}} {
 		if _, err := s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:   s.name,
-			AckPolicy: jetstream.AckExplicitPolicy,
-			AckWait:   c.AckWait,
-			// Unlimited: a message that reached a MaxDeliver would sit unread
-			// in the work queue, which for a trigger means a lost trigger.
-			// Poison input is rejected and terminated by the worker instead.
-			MaxDeliver:    -1,
+			Durable:       s.name,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       c.AckWait,
+			MaxDeliver:    maxDeliver,
 			MaxAckPending: c.MaxAckPending,
 		}); err != nil {
 			return nil, fmt.Errorf("create consumer %s on %s: %w", s.name, s.stream.CachedInfo().Config.Name, err)
@@ -145,17 +129,16 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 		}
 		return b, nil
 	}
-	if t.Claims, err = kv(n.ClaimBucket, "copyguard: one claim per decided copy", 1, c.ClaimTTL, 0); err != nil {
+	if t.Claims, err = kv(n.ClaimBucket, "copyguard: one claim per decided copy", claimHistory, c.ClaimTTL, 0); err != nil {
 		return nil, err
 	}
-	if t.Copies, err = kv(n.InventoryBucket, "copyguard: in-flight copies", 1, 0, 0); err != nil {
+	if t.Copies, err = kv(n.InventoryBucket, "copyguard: in-flight copies", copyHistory, 0, 0); err != nil {
 		return nil, err
 	}
-	// Conditions expire with a per-key TTL (active_for), which needs limit markers.
-	if t.Conditions, err = kv(n.ConditionBucket, "copyguard: active conditions", 1, 0, time.Minute); err != nil {
+	if t.Conditions, err = kv(n.ConditionBucket, "copyguard: active conditions", conditionHistory, 0, conditionMarkerTTL); err != nil {
 		return nil, err
 	}
-	if t.Control, err = kv(n.ControlBucket, "copyguard: pause switch", 5, 0, 0); err != nil {
+	if t.Control, err = kv(n.ControlBucket, "copyguard: pause switch", controlHistory, 0, 0); err != nil {
 		return nil, err
 	}
 	return t, nil

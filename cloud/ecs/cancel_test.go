@@ -11,6 +11,7 @@ import (
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/cloud/ecs"
 	"github.com/copyguard/copyguard/cloud/ecssim"
+	"github.com/copyguard/copyguard/internal/waitfor"
 )
 
 func TestCancelInFlightThenAgain(t *testing.T) {
@@ -162,7 +163,7 @@ func TestCancelAnswers(t *testing.T) {
 			if tt.check != nil {
 				tt.check(t, err)
 			}
-			waitUntil(t, 5*time.Second, "the call to reach the simulator", func() bool {
+			waitfor.Cond(t, "the call to reach the simulator", 5*time.Second, func() bool {
 				return e.sim.Calls("CancelCopyImage", id) >= 1
 			})
 			if n := e.sim.Calls("CancelCopyImage", id); n != 1 {

@@ -12,6 +12,7 @@ import (
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/cloud/ecs"
 	"github.com/copyguard/copyguard/cloud/ecssim"
+	"github.com/copyguard/copyguard/internal/waitfor"
 )
 
 // The tests talk only to httptest servers on 127.0.0.1. The client's
@@ -115,25 +116,13 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// waitUntil polls cond until it holds or the timeout passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitGoroutines polls until the goroutine count is back to baseline,
 // closing idle connections on each round (their read and write loops are
 // goroutines too), and returns how long that took.
 func waitGoroutines(t *testing.T, e *env, baseline int, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitUntil(t, timeout, "goroutines back to baseline", func() bool {
+	waitfor.Cond(t, "goroutines back to baseline", timeout, func() bool {
 		e.c.Close()
 		return runtime.NumGoroutine() <= baseline
 	})

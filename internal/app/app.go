@@ -42,14 +42,13 @@ type App struct {
 	closed   chan struct{} // closed when the NATS connection is closed
 	stopping atomic.Bool   // a disconnect is expected, not worth a warning
 
-	cancelWork context.CancelFunc // stops pulling new messages
-	stopHard   chan struct{}      // cancels in-flight handlers
-	wg         sync.WaitGroup     // consumers
-	bg         sync.WaitGroup     // watches, reconcile
-	cancelBG   context.CancelFunc
-	errc       chan error
-	ready      chan struct{}
-	stopOnce   sync.Once
+	consumers []*bus.Consumption
+	wg        sync.WaitGroup // until every consumer has closed
+	bg        sync.WaitGroup // watches, reconcile
+	cancelBG  context.CancelFunc
+	errc      chan error
+	ready     chan struct{}
+	stopOnce  sync.Once
 }
 
 // Start loads the policies, connects (or starts NATS), sets up the
@@ -62,7 +61,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	a = &App{cfg: cfg, log: log, stopHard: make(chan struct{}), errc: make(chan error, 8), ready: make(chan struct{}), closed: make(chan struct{})}
+	a = &App{cfg: cfg, log: log, errc: make(chan error, 8), ready: make(chan struct{}), closed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.closeConn()
@@ -165,8 +164,6 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 	a.bg.Add(1)
 	go func() { defer a.bg.Done(); a.Worker.RunReconcile(bgctx) }()
 
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	a.cancelWork = cancelWork
 	n := a.Topo.Names
 	for _, c := range []struct {
 		stream  jetstream.Stream
@@ -182,11 +179,16 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 		if err != nil {
 			return nil, fmt.Errorf("bind consumer %s: %w", c.name, err)
 		}
+		cc, err := bus.Consume(cons, bus.ConsumeConfig{Name: c.name, Workers: c.workers, Logger: log}, c.h)
+		if err != nil {
+			return nil, fmt.Errorf("consume %s: %w", c.name, err)
+		}
+		a.consumers = append(a.consumers, cc)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			err := bus.Consume(workCtx, a.stopHard, cons, bus.ConsumeConfig{Name: c.name, Workers: c.workers, Logger: log}, c.h)
-			if err != nil {
+			<-cc.Closed()
+			if err := cc.Err(); err != nil {
 				a.errc <- fmt.Errorf("consume %s: %w", c.name, err)
 			}
 		}()
@@ -267,15 +269,19 @@ func (a *App) Err() <-chan error { return a.errc }
 func (a *App) Stop() {
 	a.stopOnce.Do(func() {
 		a.stopping.Store(true)
-		if a.cancelWork != nil {
-			a.cancelWork()
+		if len(a.consumers) > 0 {
+			for _, c := range a.consumers {
+				c.Drain()
+			}
 			done := make(chan struct{})
 			go func() { a.wg.Wait(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(a.cfg.ShutdownTimeout):
 				a.log.Warn("in-flight work did not finish in time; handing it back", zap.Duration("timeout", a.cfg.ShutdownTimeout))
-				close(a.stopHard)
+				for _, c := range a.consumers {
+					c.Stop()
+				}
 				<-done
 			}
 		}

@@ -1,15 +1,27 @@
 // Package natstest runs a real nats-server with JetStream inside a test:
 // random port on 127.0.0.1, store in a temp dir, shut down at cleanup.
+// It imports bus (for the embedded server), so only tests of adapters and
+// wiring may use it; core tests that need to poll use internal/waitfor.
 package natstest
 
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/copyguard/copyguard/bus"
+	"github.com/copyguard/copyguard/internal/waitfor"
 )
+
+// WaitFor polls cond every 10ms until it holds, and fails the test naming
+// what if that takes longer than timeout. It is waitfor.Cond, here so that
+// tests already using natstest need no second import.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	waitfor.Cond(t, what, timeout, cond)
+}
 
 // Server is a running test server.
 type Server struct {

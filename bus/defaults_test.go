@@ -1,0 +1,36 @@
+package bus_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/copyguard/copyguard/bus"
+)
+
+// TestDefaults pins the numbers the defaults come to, so that a change to
+// one of them, or to a derivation, is a visible decision.
+func TestDefaults(t *testing.T) {
+	d := bus.DefaultTopology()
+	for _, tt := range []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"AckWait", d.AckWait, 30 * time.Second},
+		{"handler heartbeat (AckWait/3)", bus.HeartbeatFor(d.AckWait), 10 * time.Second},
+		{"pull expiry", bus.PullExpiry, 10 * time.Second},
+		{"pull heartbeat (expiry/2)", bus.PullHeartbeat, 5 * time.Second},
+		{"event max age", d.EventMaxAge, 7 * 24 * time.Hour},
+		{"claim TTL", d.ClaimTTL, 7 * 24 * time.Hour},
+		{"dedup window", d.DedupWindow, 10 * time.Minute},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+	if d.Replicas != 1 || d.MaxPending != 1_000_000 || d.MaxAckPending != 1024 {
+		t.Errorf("replicas %d, max pending %d, max ack pending %d; want 1, 1000000, 1024", d.Replicas, d.MaxPending, d.MaxAckPending)
+	}
+	if bus.HeartbeatFor(time.Second) != time.Second/3 {
+		t.Errorf("HeartbeatFor(1s) = %v, want a third", bus.HeartbeatFor(time.Second))
+	}
+}
