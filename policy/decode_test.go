@@ -48,6 +48,15 @@ func TestDecodeProblems(t *testing.T) {
 			},
 		},
 		{
+			// An empty active_for is absent: released_by alone would be
+			// accepted and then never release anything.
+			name: "released_by with empty active_for",
+			src:  pol("    on: [x]\n    match: \"true\"\n    action: cancel\n    active_for:\n    released_by: region.released\n"),
+			want: []string{
+				`t.yaml:7:18: policy "p": released_by: needs active_for: only a condition can be released`,
+			},
+		},
+		{
 			name: "released_by with invalid active_for",
 			src:  pol("    on: [x]\n    match: \"true\"\n    action: cancel\n    active_for: forever\n    released_by: region.released\n"),
 			want: []string{
