@@ -6,30 +6,18 @@ import (
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/common/cost"
-	"cel.dev/cel-go/common/operators"
-	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/copyguard/copyguard/policy/internal/query"
 )
 
-const (
-	// costLimit bounds one evaluation of one expression (for one copy).
-	// Ordinary policies cost well under 100; the limit only stops
-	// pathological ones (nested comprehensions over trigger data, runaway
-	// string building) from stalling the worker.
-	costLimit = 100_000
-	// maxExprSize bounds the length of one expression, in characters.
-	maxExprSize = 10_000
-)
+// maxExprSize bounds the length of one expression, in characters.
+const maxExprSize = 10_000
 
-// envs holds the two CEL environments: `when` sees only trigger and now;
-// `match` also sees copy.
-type envs struct {
-	when, match *cel.Env
-}
-
-func newEnvs() (*envs, error) {
+// newEnvs builds the two CEL environments: `when` sees only trigger and
+// now; `match` also sees copy.
+func newEnvs() (*query.Envs, error) {
 	base, err := cel.NewEnv()
 	if err != nil {
 		return nil, err
@@ -61,67 +49,16 @@ func newEnvs() (*envs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &envs{when: when, match: match}, nil
-}
-
-// program plans an expression. Metering the cost of every evaluation
-// costs about a third of the evaluation itself, so it is only switched on
-// for expressions whose static worst case exceeds the limit (comprehensions
-// and heavy string functions over input data); the others are bounded
-// already.
-func program(env *cel.Env, ast *cel.Ast) (cel.Program, error) {
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	est, err := env.EstimateCost(ast, inputBounds{})
-	if err == nil && est.Max <= costLimit {
-		return env.Program(ast, opts...)
-	}
-	prg, err := env.Program(ast, append(opts, cel.CostLimit(costLimit))...)
-	if err != nil {
-		return nil, err
-	}
-	return metered{prg}, nil
-}
-
-// metered marks a program that tracks its cost. It must be given a fresh
-// execution frame on every evaluation (the tracker lives in the frame), so
-// it is never handed the reusable frame of an activation.
-type metered struct{ cel.Program }
-
-// maxInputSize bounds every string, list and map an expression reads: a
-// trigger's data is at most one event body (64 KiB by default), and copy
-// fields and tags are far smaller.
-const maxInputSize = 64 << 10
-
-// inputBounds tells the cost estimator how large inputs can be.
-type inputBounds struct{}
-
-func (inputBounds) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
-	switch n.Type().Kind() {
-	case types.StringKind, types.BytesKind, types.ListKind, types.MapKind, types.DynKind:
-		return &cost.SizeEstimate{Min: 0, Max: maxInputSize}
-	}
-	return nil
-}
-
-// EstimateCallCost prices the optional-value functions, which the
-// standard estimator leaves unbounded, as the constant-time calls they are.
-func (inputBounds) EstimateCallCost(fn, _ string, _ *cost.AstNode, _ []cost.AstNode) *cost.CallEstimate {
-	switch fn {
-	case "orValue", "or", "hasValue", "value", "optional.of", "optional.ofNonZeroValue", "optional.none",
-		operators.OptSelect, operators.OptIndex:
-		size := cost.SizeEstimate{Min: 0, Max: maxInputSize}
-		return cost.NewCallEstimate(cost.FixedCostEstimate(1), &size)
-	}
-	return nil
+	return &query.Envs{When: when, Match: match}, nil
 }
 
 // expressions compiles when and match.
 func (d *fieldDecoder) expressions(p *Policy) {
 	env := d.fp.env
 	if v := d.scalar("when"); v != nil {
-		if ast := d.compile(env.when, v, "when"); ast != nil {
+		if ast := d.compile(env.When, v, "when"); ast != nil {
 			p.When = v.Value
-			p.when = d.program(env.when, ast, v, "when")
+			p.when = d.program(env.When, ast, v, "when")
 		}
 	}
 	v := d.scalar("match")
@@ -131,22 +68,22 @@ func (d *fieldDecoder) expressions(p *Policy) {
 		}
 		return
 	}
-	ast := d.compile(env.match, v, "match")
+	ast := d.compile(env.Match, v, "match")
 	if ast == nil {
 		return
 	}
 	p.Match = v.Value
-	m, err := newMatcher(env, ast)
+	m, err := query.NewMatcher(env, ast)
 	if err != nil {
 		d.fail(v, "match", "%s", lowerFirst(err.Error()))
 		return
 	}
 	p.match = m
-	p.terms = indexTerms(env, ast)
+	p.terms = query.Terms(env, ast)
 }
 
 func (d *fieldDecoder) program(env *cel.Env, ast *cel.Ast, n *yaml.Node, field string) cel.Program {
-	prg, err := program(env, ast)
+	prg, err := query.Program(env, ast)
 	if err != nil {
 		d.fail(n, field, "%s", lowerFirst(err.Error()))
 		return nil

@@ -69,13 +69,14 @@ func TestMeteredCostIsPerEvaluation(t *testing.T) {
   - {name: m, on: ["*"], match: "trigger.data.items.exists(i, i == copy.name)", action: cancel}
   - {name: u, on: ["*"], match: "copy.progress >= 0", action: cancel, dry_run: true}`)
 	m := set.Policy("m").match
-	if _, metered := m.prg.(metered); !metered || m.hoisted == nil {
+	plain, hoisted := m.Metered()
+	if !plain || !m.Hoisted() {
 		t.Fatal("a comprehension over trigger data should be metered, and its range hoisted")
 	}
-	if _, metered := m.hoisted.prg.(metered); !metered {
+	if !hoisted {
 		t.Fatal("the hoisted form should be metered too")
 	}
-	if _, metered := set.Policy("u").match.prg.(metered); metered {
+	if plain, _ := set.Policy("u").match.Metered(); plain {
 		t.Fatal("a comparison should not be metered")
 	}
 	items := make([]any, 200)

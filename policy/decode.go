@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/copyguard/copyguard/policy/internal/query"
 )
 
 // policyKeys are the keys a policy may have, in the order the README
@@ -42,7 +44,7 @@ type parsedPolicy struct {
 type fileParser struct {
 	file     string
 	txt      *text
-	env      *envs
+	env      *query.Envs
 	problems []Problem
 }
 

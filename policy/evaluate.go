@@ -9,6 +9,8 @@ import (
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/copyguard/copyguard/cloud"
+	"github.com/copyguard/copyguard/policy/internal/index"
+	"github.com/copyguard/copyguard/policy/internal/query"
 )
 
 // Trigger is the event a policy set is evaluated against.
@@ -96,9 +98,8 @@ type activation struct {
 	copy    *cloud.Copy
 	now     ref.Val
 	// hoisted holds the values of the current policy's hoisted
-	// subexpressions, named hoistNames.
-	hoisted    []ref.Val
-	hoistNames []hoisted
+	// subexpressions.
+	hoisted query.Bindings
 	// frame is an execution frame over this activation, reused for every
 	// unmetered evaluation: cel-go would otherwise take one from its pool
 	// and return it for each of 100,000 copies. A copy of the activation
@@ -108,7 +109,7 @@ type activation struct {
 
 // input is what to hand to prg.Eval.
 func (a *activation) input(prg cel.Program) any {
-	if _, ok := prg.(metered); ok {
+	if query.IsMetered(prg) {
 		return a
 	}
 	if a.frame == nil {
@@ -133,10 +134,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "now":
 		return a.now, true
 	}
-	for i := range a.hoistNames {
-		if a.hoistNames[i].name == name {
-			return a.hoisted[i], true
-		}
+	if v, ok := a.hoisted.Resolve(name); ok {
+		return v, true
 	}
 	return nil, false
 }
@@ -163,7 +162,7 @@ func (s *Set) Evaluate(t Trigger, copies *CopyIndex, now time.Time, opts ...Eval
 		o(&cfg)
 	}
 	ev := &evaluation{
-		idx:   copies,
+		idx:   copies.copies(),
 		plain: cfg.plain,
 		act:   activation{trigger: newTriggerObj(&t), now: types.Timestamp{Time: now}},
 	}
@@ -198,7 +197,7 @@ func (s *Set) Evaluate(t Trigger, copies *CopyIndex, now time.Time, opts ...Eval
 
 // evaluation is the state of one Evaluate call.
 type evaluation struct {
-	idx   *CopyIndex
+	idx   *index.Copies
 	plain bool
 	act   activation
 	errs  errorLog
@@ -223,11 +222,14 @@ func (ev *evaluation) when(p *Policy) bool {
 
 // program readies ev.act to run m and returns the program; a nil m (no
 // condition left after the index lookup) gives a nil program.
-func (ev *evaluation) program(m *matcher) cel.Program {
+func (ev *evaluation) program(m *query.Matcher) cel.Program {
 	if m == nil {
 		return nil
 	}
-	return m.bind(&ev.act, ev.plain)
+	ev.act.hoisted = query.Bindings{}
+	prg, b := m.Bind(&ev.act, ev.plain)
+	ev.act.hoisted = b
+	return prg
 }
 
 // match runs a policy's program on one copy with the given activation; a

@@ -206,7 +206,9 @@ func (d *fieldDecoder) releasedBy(activeFor time.Duration) string {
 		d.fail(v, "released_by", "%s", msg)
 		return ""
 	}
-	if activeFor == 0 && d.fields["active_for"] == nil {
+	// An active_for that is there but invalid was reported already; one
+	// left empty (`active_for:`) is absent, as for every optional key.
+	if activeFor == 0 && d.present("active_for") == nil {
 		d.fail(v, "released_by", "needs active_for: only a condition can be released")
 		return ""
 	}

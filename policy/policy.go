@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+
+	"github.com/copyguard/copyguard/policy/internal/query"
 )
 
 // Wildcard in `on` makes a policy listen to every trigger type.
@@ -47,8 +49,8 @@ type Policy struct {
 	Line int
 
 	when  cel.Program // nil when the policy has no `when`
-	match *matcher
-	terms []indexTerm // indexable conjuncts of match, see indexterm.go
+	match *query.Matcher
+	terms []query.Term // indexable conjuncts of match, see query.Terms
 }
 
 // Listens reports whether the policy's `on` covers the trigger type.

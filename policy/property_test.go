@@ -52,6 +52,36 @@ const propertyPolicies = benchPolicies + `
     on: [prop]
     match: copy.tags["team"] == trigger.data.protect_team
     action: protect
+  - name: p-not-region
+    on: [prop]
+    match: '!(copy.region == trigger.data.region) && copy.tags.?team.orValue("") == trigger.data.team'
+    action: cancel
+    dry_run: true
+  - name: p-ne-region
+    on: [prop]
+    match: copy.region != trigger.data.region && copy.progress > 95
+    action: cancel
+  - name: p-not-in
+    on: [prop]
+    match: '!(copy.region in trigger.data.?regions.orValue([])) && copy.tags[?"env"].orValue("") == "prod"'
+    action: cancel
+    max_cancels: 50
+  - name: p-derived
+    on: [prop]
+    match: copy.region == trigger.data.?region.orValue("").lowerAscii() && copy.tags.?env.orValue("none") in [trigger.data.?env.orValue("x"), "staging"]
+    action: cancel
+  - name: p-hoisted-cmp
+    on: [prop]
+    match: 'copy.progress < (trigger.data.?max_progress.orValue(0) == "x" ? 10 : 60) && copy.image_id == trigger.data.image_id'
+    action: cancel
+  - name: p-protect-not-env
+    on: [prop]
+    match: copy.tags[?"env"].orValue("") != "prod" && copy.region in trigger.data.?regions.orValue([])
+    action: protect
+  - name: p-protect-image
+    on: [prop]
+    match: copy.image_id == trigger.data.image_id || copy.tags.?team.orValue("") == trigger.data.protect_team
+    action: protect
 `
 
 // randomTrigger makes a trigger whose data fields are sometimes missing,
@@ -131,6 +161,71 @@ func TestIndexMatchesPlainEvaluation(t *testing.T) {
 				t.Fatalf("seed %d, trigger %s %v:\nfast  %d decisions, fired %v\nplain %d decisions, fired %v\nfirst difference: %s",
 					seed, tr.Type, tr.Data, len(fast.Decisions), fast.Fired, len(plain.Decisions), plain.Fired,
 					firstDiff(summary(fast), summary(plain)))
+			}
+		}
+	}
+}
+
+// TestNegationsAreNotIndexed: the policies above that pin a field only
+// through a negation or a disjunction have no index term on it.
+func TestNegationsAreNotIndexed(t *testing.T) {
+	set := mustParse(t, propertyPolicies)
+	for name, indexed := range map[string]bool{
+		"p-not-region":    true, // by the team tag only
+		"p-ne-region":     false,
+		"p-not-in":        true, // by the env tag: its default "" is not "prod"
+		"p-or":            false,
+		"p-protect-image": false,
+		"p-derived":       true,
+		"p-hoisted-cmp":   true,
+	} {
+		p := set.Policy(name)
+		if p == nil {
+			t.Fatalf("no policy %s", name)
+		}
+		if p.Indexed() != indexed {
+			t.Errorf("%s: indexed %v, want %v", name, p.Indexed(), indexed)
+		}
+		for _, term := range p.terms {
+			if term.Key.Field.String() == "region" && (name == "p-not-region" || name == "p-ne-region" || name == "p-not-in") {
+				t.Errorf("%s: narrowed by region through a negation (%s)", name, term.Src)
+			}
+		}
+	}
+}
+
+// TestIndexMatchesPlainAfterChanges interleaves inventory changes with
+// evaluations on one index, so that lookups meet reused slots, moved tags
+// and deleted copies.
+func TestIndexMatchesPlainAfterChanges(t *testing.T) {
+	set := mustParse(t, propertyPolicies)
+	for seed := range uint64(6) {
+		rng := rand.New(rand.NewPCG(seed, 17))
+		copies := inventory(400, seed)
+		idx := NewCopyIndex()
+		for _, c := range copies {
+			idx.Put(c)
+		}
+		for round := range 20 {
+			for range 40 {
+				c := copies[rng.IntN(len(copies))]
+				switch rng.IntN(3) {
+				case 0:
+					idx.Delete(c.Region, c.ImageID)
+				case 1:
+					c.Tags = map[string]string{"team": benchTeams[rng.IntN(len(benchTeams))], "env": []string{"prod", "dev"}[rng.IntN(2)]}
+					c.Region = benchRegions[rng.IntN(len(benchRegions))]
+					idx.Put(c)
+				default:
+					c.Progress = rng.IntN(100)
+					idx.Put(c)
+				}
+			}
+			tr := randomTrigger(rng, copies)
+			fast := set.Evaluate(tr, idx, benchNow)
+			plain := set.Evaluate(tr, idx, benchNow, plainEval())
+			if !slices.Equal(summary(fast), summary(plain)) {
+				t.Fatalf("seed %d round %d, trigger %s %v: %s", seed, round, tr.Type, tr.Data, firstDiff(summary(fast), summary(plain)))
 			}
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"cel.dev/cel-go/cel"
 
 	"github.com/copyguard/copyguard/cloud"
+	"github.com/copyguard/copyguard/policy/internal/index"
+	"github.com/copyguard/copyguard/policy/internal/query"
 )
 
 // selection is one copy that at least one cancel policy selected.
@@ -22,17 +24,17 @@ type run struct {
 	p *Policy
 	// m is what to run on each candidate: the match, or what is left of
 	// it after the index lookup; nil when nothing is left.
-	m *matcher
+	m *query.Matcher
 	// none is set when the index terms show that no copy can match.
 	none bool
 	// copies are the candidates; nil with none unset means "every copy"
 	// (for a cancel policy, the snapshot of the whole inventory; for a
 	// protect policy, every selected copy).
 	copies  []*cloud.Copy
-	filters []termValues
+	filters []query.Values
 	// terms are all usable index terms, filters those not used to look
 	// up copies.
-	terms []termValues
+	terms []query.Values
 }
 
 // prepare evaluates the index terms of the fired policies (CEL, without
@@ -47,25 +49,24 @@ func (ev *evaluation) prepare(cancels, protects []*Policy) (cr, pr []run) {
 	for i, p := range protects {
 		pr[i] = ev.terms(p)
 	}
-	x := ev.idx
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	ev.gen = x.gen
-	var all []*cloud.Copy
-	for i := range cr {
-		r := &cr[i]
-		if r.none {
-			continue
-		}
-		if len(r.filters) == 0 {
-			if all == nil {
-				all = x.allLocked()
+	ev.idx.Read(func(x index.Reader) {
+		ev.gen = x.Gen()
+		var all []*cloud.Copy
+		for i := range cr {
+			r := &cr[i]
+			if r.none {
+				continue
 			}
-			r.copies = all
-		} else {
-			r.narrow(x, -1)
+			if len(r.filters) == 0 {
+				if all == nil {
+					all = x.All()
+				}
+				r.copies = all
+			} else {
+				r.narrow(x, -1)
+			}
 		}
-	}
+	})
 	return cr, pr
 }
 
@@ -75,26 +76,25 @@ func (ev *evaluation) prepare(cancels, protects []*Policy) (cr, pr []run) {
 // the selections by pointer, and a copy replaced in between would have a
 // new one, and so escape its veto.
 func (ev *evaluation) narrowProtects(runs []run, selected int) {
-	x := ev.idx
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	if x.gen != ev.gen {
-		return
-	}
-	for i := range runs {
-		if r := &runs[i]; !r.none && len(r.filters) > 0 {
-			r.narrow(x, selected)
+	ev.idx.Read(func(x index.Reader) {
+		if x.Gen() != ev.gen {
+			return
 		}
-	}
+		for i := range runs {
+			if r := &runs[i]; !r.none && len(r.filters) > 0 {
+				r.narrow(x, selected)
+			}
+		}
+	})
 }
 
 // narrow looks up the candidates of the narrowest term, unless there are
 // at least limit of them (limit < 0: no limit); the other terms stay as
-// filters. Called with the index read-locked.
-func (r *run) narrow(x *CopyIndex, limit int) {
+// filters.
+func (r *run) narrow(x index.Reader, limit int) {
 	best, bestN := 0, -1
 	for i := range r.filters {
-		if n := x.countLocked(&r.filters[i]); bestN < 0 || n < bestN {
+		if n := x.Count(r.filters[i].Term.Key, r.filters[i].Values); bestN < 0 || n < bestN {
 			best, bestN = i, n
 		}
 	}
@@ -105,13 +105,13 @@ func (r *run) narrow(x *CopyIndex, limit int) {
 	if limit >= 0 && bestN >= limit {
 		return
 	}
-	r.copies = x.lookupLocked(&r.filters[best])
+	r.copies = x.Lookup(r.filters[best].Term.Key, r.filters[best].Values)
 	r.filters = append(r.terms[:best:best], r.terms[best+1:]...)
-	switch t := r.terms[best].term; {
-	case t.restTrue:
+	switch t := r.terms[best].Term; {
+	case t.RestTrue:
 		r.m = nil
-	case t.rest != nil:
-		r.m = t.rest
+	case t.Rest != nil:
+		r.m = t.Rest
 	}
 }
 
@@ -124,16 +124,16 @@ func (ev *evaluation) terms(p *Policy) run {
 		return r
 	}
 	for i := range p.terms {
-		tv, usable := evalTerm(&p.terms[i], &ev.act)
+		tv, usable := p.terms[i].Eval(&ev.act)
 		if !usable {
 			continue
 		}
-		if tv.err != nil {
-			ev.errs.add(EvalError{Policy: p.Name, Field: "match", Message: tv.err.Error() + " (in " + tv.term.src + ", so no copy matches)"})
+		if tv.Err != nil {
+			ev.errs.add(EvalError{Policy: p.Name, Field: "match", Message: tv.Err.Error() + " (in " + tv.Term.Src + ", so no copy matches)"})
 			r.none = true
 			return r
 		}
-		if len(tv.values) == 0 {
+		if len(tv.Values) == 0 {
 			r.none = true
 			return r
 		}
@@ -141,38 +141,6 @@ func (ev *evaluation) terms(p *Policy) run {
 	}
 	r.filters = r.terms
 	return r
-}
-
-// passes checks index terms natively: a copy that fails one cannot match,
-// and this costs nanoseconds where CEL costs hundreds.
-func passes(c *cloud.Copy, filters []termValues) bool {
-	for i := range filters {
-		f := &filters[i]
-		var v string
-		switch f.term.field {
-		case termRegion:
-			v = c.Region
-		case termImageID:
-			v = c.ImageID
-		case termTag:
-			tv, ok := c.Tags[f.term.tag]
-			if !ok {
-				return false
-			}
-			v = tv
-		}
-		found := false
-		for _, want := range f.values {
-			if v == want {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // selectAll runs the cancel policies and groups what they select, one
@@ -225,13 +193,13 @@ func (ev *evaluation) scanAll(r *run) []*cloud.Copy {
 	return out
 }
 
-func (ev *evaluation) scan(p *Policy, prg cel.Program, copies []*cloud.Copy, filters []termValues, act *activation, errs *errorLog) []*cloud.Copy {
+func (ev *evaluation) scan(p *Policy, prg cel.Program, copies []*cloud.Copy, filters []query.Values, act *activation, errs *errorLog) []*cloud.Copy {
 	if prg == nil && len(filters) == 0 {
 		return copies // the index lookup decided: no copy needs reading
 	}
 	var out []*cloud.Copy
 	for _, c := range copies {
-		if passes(c, filters) && ev.match(p, prg, c, act, errs) {
+		if query.Passes(c, filters) && ev.match(p, prg, c, act, errs) {
 			out = append(out, c)
 		}
 	}
@@ -256,7 +224,7 @@ func (ev *evaluation) veto(sel []selection, runs []run) {
 		if r.copies != nil {
 			for _, c := range r.copies {
 				j, ok := ev.selected[c]
-				if ok && passes(c, r.filters) && ev.match(r.p, prg, c, &ev.act, &ev.errs) {
+				if ok && query.Passes(c, r.filters) && ev.match(r.p, prg, c, &ev.act, &ev.errs) {
 					sel[j].vetoed = append(sel[j].vetoed, r.p)
 				}
 			}
@@ -265,7 +233,7 @@ func (ev *evaluation) veto(sel []selection, runs []run) {
 		ev.parallel(len(sel), workersFor(len(sel)), func(_, lo, hi int, act *activation, errs *errorLog) {
 			for j := lo; j < hi; j++ {
 				s := &sel[j]
-				if passes(s.copy, r.terms) && ev.match(r.p, prg, s.copy, act, errs) {
+				if query.Passes(s.copy, r.terms) && ev.match(r.p, prg, s.copy, act, errs) {
 					s.vetoed = append(s.vetoed, r.p)
 				}
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/copyguard/copyguard/policy/internal/index"
 )
 
 // TestIndexTerms documents which conjuncts the index understands.
@@ -34,19 +36,19 @@ func TestIndexTerms(t *testing.T) {
 		set := mustParse(t, fmt.Sprintf("policies:\n  - {name: p, on: [x], match: %q, action: cancel}\n", tt.match))
 		var got []string
 		for _, term := range set.Policy("p").terms {
-			s := []string{"region", "image_id", "tags"}[term.field]
-			if term.field == termTag {
-				s += "[" + term.tag + "]"
-				if term.orValue != nil {
-					s += "|" + *term.orValue
+			s := term.Key.Field.String()
+			if term.Key.Field == index.Tag {
+				s += "[" + term.Key.Tag + "]"
+				if term.OrValue != nil {
+					s += "|" + *term.OrValue
 				}
 			}
-			if term.in {
-				s += " in " + term.src
+			if term.In {
+				s += " in " + term.Src
 			} else {
-				s += "=" + term.src
+				s += "=" + term.Src
 			}
-			if term.restTrue {
+			if term.RestTrue {
 				s += "!"
 			}
 			got = append(got, s)

@@ -1,4 +1,4 @@
-package policy
+package query
 
 import (
 	"fmt"
@@ -34,7 +34,7 @@ type hoistedMatch struct {
 // hoist rewrites a checked match. It returns nil when there is nothing to
 // hoist or anything about the rewrite fails; the caller then keeps the
 // original program, which is always correct.
-func hoist(env *envs, ast *cel.Ast) *hoistedMatch {
+func hoist(env *Envs, ast *cel.Ast) *hoistedMatch {
 	native := ast.NativeRep()
 	if shadowsVariables(native.Expr()) {
 		return nil
@@ -64,7 +64,7 @@ func hoist(env *envs, ast *cel.Ast) *hoistedMatch {
 	for i, v := range h.vars {
 		opts[i] = cel.Variable(v.name, h.varTypes[i])
 	}
-	ext, err := env.match.Extend(opts...)
+	ext, err := env.Match.Extend(opts...)
 	if err != nil {
 		return nil
 	}
@@ -72,7 +72,7 @@ func hoist(env *envs, ast *cel.Ast) *hoistedMatch {
 	if iss.Err() != nil || !rewritten.OutputType().IsExactType(cel.BoolType) {
 		return nil
 	}
-	prg, err := program(ext, rewritten)
+	prg, err := Program(ext, rewritten)
 	if err != nil {
 		return nil
 	}
@@ -80,7 +80,7 @@ func hoist(env *envs, ast *cel.Ast) *hoistedMatch {
 }
 
 type hoister struct {
-	env      *envs
+	env      *Envs
 	types    map[int64]*types.Type
 	info     *celast.SourceInfo
 	vars     []hoisted
@@ -113,12 +113,12 @@ func (h *hoister) replace(e celast.Expr) {
 		h.failed = true
 		return
 	}
-	ast, iss := h.env.when.Compile(src)
+	ast, iss := h.env.When.Compile(src)
 	if iss.Err() != nil {
 		h.failed = true
 		return
 	}
-	prg, err := program(h.env.when, ast)
+	prg, err := Program(h.env.When, ast)
 	if err != nil {
 		h.failed = true
 		return
@@ -225,7 +225,7 @@ func children(e celast.Expr) []celast.Expr {
 // bind evaluates the hoisted subexpressions for one trigger. A failing one
 // is bound to its error value, which then behaves in the match exactly as
 // the subexpression would have (for instance `false && error` is false).
-func (m *hoistedMatch) bind(act *activation) []ref.Val {
+func (m *hoistedMatch) bind(act any) Bindings {
 	vals := make([]ref.Val, len(m.vars))
 	for i, v := range m.vars {
 		out, _, err := v.prg.Eval(act)
@@ -236,5 +236,22 @@ func (m *hoistedMatch) bind(act *activation) []ref.Val {
 			vals[i] = out
 		}
 	}
-	return vals
+	return Bindings{vars: m.vars, vals: vals}
+}
+
+// Bindings are the values of a match's hoisted subexpressions for one
+// trigger; the activation the match runs on resolves their names here.
+type Bindings struct {
+	vars []hoisted
+	vals []ref.Val
+}
+
+// Resolve returns the value bound to a hoisted variable's name.
+func (b *Bindings) Resolve(name string) (ref.Val, bool) {
+	for i := range b.vars {
+		if b.vars[i].name == name {
+			return b.vals[i], true
+		}
+	}
+	return nil, false
 }

@@ -1,13 +1,33 @@
-package policy
+package index
 
 import (
 	"fmt"
 	"slices"
-	"sync"
+	"strings"
 	"testing"
 
 	"github.com/copyguard/copyguard/cloud"
 )
+
+func cp(region, id string, progress int, tags ...string) cloud.Copy {
+	c := cloud.Copy{ImageID: id, Region: region, Progress: progress, Status: cloud.StatusCreating, Tags: map[string]string{}}
+	for _, kv := range tags {
+		k, v, _ := strings.Cut(kv, "=")
+		c.Tags[k] = v
+	}
+	return c
+}
+
+// lookup and count make one locked lookup each.
+func lookup(x *Copies, k Key, values ...string) (out []string) {
+	x.Read(func(r Reader) { out = keys(r.Lookup(k, values)) })
+	return out
+}
+
+func count(x *Copies, k Key, values ...string) (n int) {
+	x.Read(func(r Reader) { n = r.Count(k, values) })
+	return n
+}
 
 func keys(cs []*cloud.Copy) []string {
 	var out []string
@@ -19,7 +39,7 @@ func keys(cs []*cloud.Copy) []string {
 }
 
 func TestIndexPutGetDelete(t *testing.T) {
-	x := NewCopyIndex()
+	x := New()
 	x.Put(cp("r1", "m-1", 10, "team=web"))
 	x.Put(cp("r2", "m-1", 20, "team=web"))
 	x.Put(cp("r1", "m-2", 30, "team=data"))
@@ -32,16 +52,16 @@ func TestIndexPutGetDelete(t *testing.T) {
 	if _, ok := x.Get("r3", "m-1"); ok {
 		t.Error("found a copy that is not there")
 	}
-	tag := &indexTerm{field: termTag, tag: "team"}
-	if got := keys(x.lookupLocked(&termValues{term: tag, values: []string{"web"}})); !slices.Equal(got, []string{"r1/m-1", "r2/m-1"}) {
+	tag := Key{Field: Tag, Tag: "team"}
+	if got := lookup(x, tag, "web"); !slices.Equal(got, []string{"r1/m-1", "r2/m-1"}) {
 		t.Errorf("by tag: %v", got)
 	}
 	// Replacing a copy moves it between tag sets.
 	x.Put(cp("r1", "m-1", 50, "team=data"))
-	if got := keys(x.lookupLocked(&termValues{term: tag, values: []string{"web"}})); !slices.Equal(got, []string{"r2/m-1"}) {
+	if got := lookup(x, tag, "web"); !slices.Equal(got, []string{"r2/m-1"}) {
 		t.Errorf("by old tag after replace: %v", got)
 	}
-	if got := keys(x.lookupLocked(&termValues{term: tag, values: []string{"data", "data"}})); !slices.Equal(got, []string{"r1/m-1", "r1/m-2"}) {
+	if got := lookup(x, tag, "data", "data"); !slices.Equal(got, []string{"r1/m-1", "r1/m-2"}) {
 		t.Errorf("by new tag after replace (duplicate values): %v", got)
 	}
 	if x.Len() != 3 {
@@ -50,10 +70,10 @@ func TestIndexPutGetDelete(t *testing.T) {
 	x.Delete("r1", "m-1")
 	x.Delete("r1", "m-1") // twice is fine
 	x.Delete("r9", "m-9") // unknown is fine
-	if got := keys(x.lookupLocked(&termValues{term: &indexTerm{field: termRegion}, values: []string{"r1"}})); !slices.Equal(got, []string{"r1/m-2"}) {
+	if got := lookup(x, Key{Field: Region}, "r1"); !slices.Equal(got, []string{"r1/m-2"}) {
 		t.Errorf("by region after delete: %v", got)
 	}
-	if got := keys(x.lookupLocked(&termValues{term: &indexTerm{field: termImageID}, values: []string{"m-1"}})); !slices.Equal(got, []string{"r2/m-1"}) {
+	if got := lookup(x, Key{Field: ImageID}, "m-1"); !slices.Equal(got, []string{"r2/m-1"}) {
 		t.Errorf("by image after delete: %v", got)
 	}
 
@@ -73,9 +93,9 @@ func TestIndexPutGetDelete(t *testing.T) {
 }
 
 func TestIndexSameImageInSeveralRegions(t *testing.T) {
-	x := NewCopyIndex()
+	x := New()
 	byImage := func() []string {
-		return keys(x.lookupLocked(&termValues{term: &indexTerm{field: termImageID}, values: []string{"m-1"}}))
+		return lookup(x, Key{Field: ImageID}, "m-1")
 	}
 	for _, r := range []string{"r1", "r2", "r3"} {
 		x.Put(cp(r, "m-1", 0))
@@ -95,7 +115,7 @@ func TestIndexSameImageInSeveralRegions(t *testing.T) {
 }
 
 func TestIndexEmptyTagsAreNotIndexed(t *testing.T) {
-	x := NewCopyIndex()
+	x := New()
 	x.Put(cloud.Copy{ImageID: "m-1", Region: "r1"})
 	x.Delete("r1", "m-1")
 	if len(x.byTag) != 0 || len(x.byRegion) != 0 || len(x.byImage) != 0 || len(x.imageMore) != 0 || len(x.byKey) != 0 {
@@ -103,55 +123,12 @@ func TestIndexEmptyTagsAreNotIndexed(t *testing.T) {
 	}
 }
 
-// TestIndexConcurrentUse runs updates and evaluations at once; run with
-// -race. Copies are replaced, never mutated, so evaluations that hold
-// pointers stay consistent.
-func TestIndexConcurrentUse(t *testing.T) {
-	set := mustParse(t, benchPolicies)
-	x := NewCopyIndex()
-	copies := inventory(3000, 3)
-	for _, c := range copies {
-		x.Put(c)
-	}
-	var wg sync.WaitGroup
-	for w := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 2000 {
-				c := copies[(i*7+w)%len(copies)]
-				c.Progress = i % 100
-				c.Tags = map[string]string{"cost-center": benchCenters[i%len(benchCenters)]}
-				if i%5 == 0 {
-					x.Delete(c.Region, c.ImageID)
-				} else {
-					x.Put(c)
-				}
-			}
-		}()
-	}
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 20 {
-				set.Evaluate(budgetTrigger(benchCenters[i%len(benchCenters)], 120), x, benchNow)
-				_ = x.All()
-			}
-		}()
-	}
-	wg.Wait()
-	if n := x.Len(); n > len(copies) {
-		t.Errorf("len %d > %d", n, len(copies))
-	}
-}
-
 func TestIndexCount(t *testing.T) {
-	x := NewCopyIndex()
+	x := New()
 	for i := range 10 {
 		x.Put(cp(fmt.Sprintf("r%d", i%2), fmt.Sprintf("m-%d", i), 0))
 	}
-	if n := x.countLocked(&termValues{term: &indexTerm{field: termRegion}, values: []string{"r0", "r1", "r9"}}); n != 10 {
+	if n := count(x, Key{Field: Region}, "r0", "r1", "r9"); n != 10 {
 		t.Errorf("count %d", n)
 	}
 }

@@ -1,24 +1,67 @@
-package policy
+package index
 
 import (
 	"cmp"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/copyguard/copyguard/cloud"
 )
 
-// CopyIndex is the in-memory inventory of copies, indexed by region, image id
-// and tag so that Evaluate can look candidates up instead of running CEL
-// on every copy. It is safe for concurrent use.
+// Field is a copy field the index can look copies up by.
+type Field int
+
+const (
+	Region Field = iota
+	ImageID
+	Tag
+)
+
+// String names the field as CEL spells it.
+func (f Field) String() string {
+	switch f {
+	case Region:
+		return "region"
+	case ImageID:
+		return "image_id"
+	case Tag:
+		return "tags"
+	}
+	return "Field(" + strconv.Itoa(int(f)) + ")"
+}
+
+// Key names what a lookup reads: a field, and for Tag the tag key.
+type Key struct {
+	Field Field
+	Tag   string
+}
+
+// Value reads the key's field from a copy; ok is false for a tag the copy
+// does not have.
+func (k Key) Value(c *cloud.Copy) (v string, ok bool) {
+	switch k.Field {
+	case Region:
+		return c.Region, true
+	case ImageID:
+		return c.ImageID, true
+	case Tag:
+		v, ok = c.Tags[k.Tag]
+		return v, ok
+	}
+	return "", false
+}
+
+// Copies is the in-memory inventory of copies, indexed by region, image id
+// and tag. It is safe for concurrent use.
 //
 // Copies live in a slot table (a slice of pointers with a free list);
 // the secondary indexes hold int32 slot numbers in sets, which keeps the
 // per-copy overhead small at 100,000 copies. A stored copy is never
 // modified: Put stores a new one, so an evaluation that took pointers
 // under the read lock can keep reading them after releasing it.
-type CopyIndex struct {
+type Copies struct {
 	mu       sync.RWMutex
 	slots    []*cloud.Copy // nil for a free slot
 	free     []int32
@@ -38,9 +81,9 @@ type copyKey struct{ region, imageID string }
 
 type slotSet map[int32]struct{}
 
-// NewCopyIndex returns an empty CopyIndex.
-func NewCopyIndex() *CopyIndex {
-	return &CopyIndex{
+// New returns an empty Copies.
+func New() *Copies {
+	return &Copies{
 		byKey:     map[copyKey]int32{},
 		byRegion:  map[string]slotSet{},
 		byImage:   map[string]int32{},
@@ -49,9 +92,9 @@ func NewCopyIndex() *CopyIndex {
 	}
 }
 
-// Put adds or replaces the copy identified by (Region, ImageID). The CopyIndex
+// Put adds or replaces the copy identified by (Region, ImageID). Copies
 // keeps c.Tags as it is: the caller must not modify that map afterwards.
-func (x *CopyIndex) Put(c cloud.Copy) {
+func (x *Copies) Put(c cloud.Copy) {
 	stored := &c
 	k := copyKey{c.Region, c.ImageID}
 	x.mu.Lock()
@@ -81,7 +124,7 @@ func (x *CopyIndex) Put(c cloud.Copy) {
 }
 
 // Delete removes a copy; deleting an unknown copy does nothing.
-func (x *CopyIndex) Delete(region, imageID string) {
+func (x *Copies) Delete(region, imageID string) {
 	k := copyKey{region, imageID}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -100,8 +143,8 @@ func (x *CopyIndex) Delete(region, imageID string) {
 }
 
 // Get returns the copy with that identity. Its Tags map is shared with
-// the CopyIndex and must not be modified.
-func (x *CopyIndex) Get(region, imageID string) (cloud.Copy, bool) {
+// Copies and must not be modified.
+func (x *Copies) Get(region, imageID string) (cloud.Copy, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	slot, ok := x.byKey[copyKey{region, imageID}]
@@ -112,14 +155,14 @@ func (x *CopyIndex) Get(region, imageID string) (cloud.Copy, bool) {
 }
 
 // Len is the number of copies.
-func (x *CopyIndex) Len() int {
+func (x *Copies) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return len(x.byKey)
 }
 
 // All returns every copy sorted by (region, image_id).
-func (x *CopyIndex) All() []cloud.Copy {
+func (x *Copies) All() []cloud.Copy {
 	x.mu.RLock()
 	out := make([]cloud.Copy, 0, len(x.byKey))
 	for _, c := range x.slots {
@@ -134,7 +177,7 @@ func (x *CopyIndex) All() []cloud.Copy {
 	return out
 }
 
-func (x *CopyIndex) indexTags(slot int32, tags map[string]string) {
+func (x *Copies) indexTags(slot int32, tags map[string]string) {
 	for k, v := range tags {
 		vals := x.byTag[k]
 		if vals == nil {
@@ -145,7 +188,7 @@ func (x *CopyIndex) indexTags(slot int32, tags map[string]string) {
 	}
 }
 
-func (x *CopyIndex) unindexTags(slot int32, tags map[string]string) {
+func (x *Copies) unindexTags(slot int32, tags map[string]string) {
 	for k, v := range tags {
 		if vals := x.byTag[k]; vals != nil {
 			remove(vals, v, slot)
@@ -156,7 +199,7 @@ func (x *CopyIndex) unindexTags(slot int32, tags map[string]string) {
 	}
 }
 
-func (x *CopyIndex) addImage(id string, slot int32) {
+func (x *Copies) addImage(id string, slot int32) {
 	if _, ok := x.byImage[id]; !ok {
 		x.byImage[id] = slot
 		return
@@ -164,7 +207,7 @@ func (x *CopyIndex) addImage(id string, slot int32) {
 	x.imageMore[id] = append(x.imageMore[id], slot)
 }
 
-func (x *CopyIndex) removeImage(id string, slot int32) {
+func (x *Copies) removeImage(id string, slot int32) {
 	more := x.imageMore[id]
 	if x.byImage[id] == slot {
 		if len(more) == 0 {
@@ -183,7 +226,7 @@ func (x *CopyIndex) removeImage(id string, slot int32) {
 }
 
 // imageSlots returns the slots of an image id.
-func (x *CopyIndex) imageSlots(id string) []int32 {
+func (x *Copies) imageSlots(id string) []int32 {
 	first, ok := x.byImage[id]
 	if !ok {
 		return nil
@@ -207,73 +250,4 @@ func remove(m map[string]slotSet, k string, slot int32) {
 			delete(m, k)
 		}
 	}
-}
-
-// allLocked returns pointers to every copy; the caller holds the read lock.
-func (x *CopyIndex) allLocked() []*cloud.Copy {
-	out := make([]*cloud.Copy, 0, len(x.byKey))
-	for _, c := range x.slots {
-		if c != nil {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// countLocked returns how many copies have the term's field equal to one
-// of its values, so that the narrowest term is looked up; the caller holds
-// the read lock.
-func (x *CopyIndex) countLocked(tv *termValues) int {
-	n := 0
-	for _, v := range dedup(tv.values) {
-		if tv.term.field == termImageID {
-			n += len(x.imageSlots(v))
-			continue
-		}
-		n += len(x.set(tv.term, v))
-	}
-	return n
-}
-
-// lookupLocked returns pointers to the copies whose field equals one of
-// the term's values; the caller holds the read lock.
-func (x *CopyIndex) lookupLocked(tv *termValues) []*cloud.Copy {
-	var out []*cloud.Copy
-	for _, v := range dedup(tv.values) {
-		if tv.term.field == termImageID {
-			for _, slot := range x.imageSlots(v) {
-				out = append(out, x.slots[slot])
-			}
-			continue
-		}
-		s := x.set(tv.term, v)
-		if out == nil {
-			out = make([]*cloud.Copy, 0, len(s))
-		}
-		for slot := range s {
-			out = append(out, x.slots[slot])
-		}
-	}
-	return out
-}
-
-func (x *CopyIndex) set(t *indexTerm, v string) slotSet {
-	switch t.field {
-	case termRegion:
-		return x.byRegion[v]
-	case termTag:
-		return x.byTag[t.tag][v]
-	}
-	return nil
-}
-
-// dedup drops repeated values so that `copy.region in ["a", "a"]` does not
-// yield each copy twice.
-func dedup(vs []string) []string {
-	if len(vs) < 2 {
-		return vs
-	}
-	out := slices.Clone(vs)
-	slices.Sort(out)
-	return slices.Compact(out)
 }
