@@ -41,4 +41,3 @@ func TestBenchFlags(t *testing.T) {
 		})
 	}
 }
-

@@ -252,7 +252,7 @@ type report struct {
 	Machine machine       `json:"machine"`
 	Rows    []row         `json:"rows"`
 	Runs    []scenarioRun `json:"runs"`
-	Errors  []string           `json:"errors,omitempty"`
+	Errors  []string      `json:"errors,omitempty"`
 }
 
 func machineInfo() machine {

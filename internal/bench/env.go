@@ -17,7 +17,7 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/cloud/ecssim"
-		"github.com/copyguard/copyguard/internal/app"
+	"github.com/copyguard/copyguard/internal/app"
 	"github.com/copyguard/copyguard/internal/world"
 )
 
