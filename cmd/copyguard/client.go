@@ -223,11 +223,3 @@ func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	fmt.Fprintf(stdout, "copyguard %s commit %s %s %s/%s\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
 }
-
-// short shortens a list for a one-line display.
-func short(items []string, n int) string {
-	if len(items) <= n {
-		return strings.Join(items, ",")
-	}
-	return strings.Join(items[:n], ",") + fmt.Sprintf(",+%d", len(items)-n)
-}
