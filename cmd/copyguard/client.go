@@ -27,13 +27,21 @@ var (
 	commit  = ""
 )
 
-// clientFlags are the flags of the commands that talk to a running worker's NATS.
-type clientFlags struct {
+// clientCommand is the part that trigger, pause, resume and watch share:
+// the flags that say where the worker's NATS is, their parsing, and the
+// connection.
+type clientCommand struct {
+	fs          *flag.FlagSet
+	positional  bool // takes positional arguments, before or after the flags
 	url, prefix string
 	timeout     time.Duration
 }
 
-func (c *clientFlags) register(fs *flag.FlagSet) {
+// newClientCommand makes the flag set of a client command with the NATS
+// flags; the command adds its own to fs before calling run.
+func newClientCommand(name string, positional bool, stderr io.Writer) *clientCommand {
+	c := &clientCommand{fs: flag.NewFlagSet(name, flag.ContinueOnError), positional: positional}
+	c.fs.SetOutput(stderr)
 	def := os.Getenv("COPYGUARD_NATS_URL")
 	if def == "" {
 		def = "nats://127.0.0.1:4222"
@@ -42,12 +50,42 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	if prefix == "" {
 		prefix = "copyguard"
 	}
-	fs.StringVar(&c.url, "nats-url", def, "NATS server URL(s) [$COPYGUARD_NATS_URL]")
-	fs.StringVar(&c.prefix, "subject-prefix", prefix, "subject prefix [$COPYGUARD_SUBJECT_PREFIX]")
-	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for NATS")
+	c.fs.StringVar(&c.url, "nats-url", def, "NATS server URL(s) [$COPYGUARD_NATS_URL]")
+	c.fs.StringVar(&c.prefix, "subject-prefix", prefix, "subject prefix [$COPYGUARD_SUBJECT_PREFIX]")
+	c.fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for NATS")
+	return c
 }
 
-func (c *clientFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
+// run parses args, lets check refuse the command before anything
+// connects (check may be nil), connects and calls act. -h is not an error.
+func (c *clientCommand) run(args []string, check func(pos []string) error, act func(js jetstream.JetStream) error) error {
+	var pos []string
+	var err error
+	if c.positional {
+		pos, err = splitPositional(c.fs, args)
+	} else {
+		err = parseFlags(c.fs, args)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(pos); err != nil {
+			return err
+		}
+	}
+	nc, js, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return act(js)
+}
+
+func (c *clientCommand) connect() (*nats.Conn, jetstream.JetStream, error) {
 	opts, err := bus.AuthFromEnv().Options()
 	if err != nil {
 		return nil, nil, err
@@ -93,68 +131,57 @@ func splitPositional(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("copyguard trigger TYPE", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf clientFlags
-	cf.register(fs)
-	data := fs.String("data", "{}", "the trigger's data, a JSON object")
-	id := fs.String("id", "", "CloudEvent id (default: generated); also the Nats-Msg-Id, so a repeat is dropped")
-	source := fs.String("source", "copyguard-cli", "CloudEvent source")
-	subject := fs.String("subject", "", "CloudEvent subject")
-	pos, err := splitPositional(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
+	c := newClientCommand("copyguard trigger TYPE", true, stderr)
+	data := c.fs.String("data", "{}", "the trigger's data, a JSON object")
+	id := c.fs.String("id", "", "CloudEvent id (default: generated); also the Nats-Msg-Id, so a repeat is dropped")
+	source := c.fs.String("source", "copyguard-cli", "CloudEvent source")
+	subject := c.fs.String("subject", "", "CloudEvent subject")
+	var typ string
+	var body []byte
+	check := func(pos []string) error {
+		if len(pos) != 1 {
+			return errors.New("usage: copyguard trigger TYPE --data JSON")
+		}
+		typ = pos[0]
+		if !event.ValidTriggerType(typ) {
+			return fmt.Errorf("trigger type %q: want dot-separated words of a-z, 0-9, _ and -", typ)
+		}
+		// The data goes out as written, not through a map[string]any: that
+		// would drop duplicate keys and round integers beyond 2^53, both of
+		// which the worker refuses, and DecodeTrigger below must see what the
+		// worker will see.
+		if !json.Valid([]byte(*data)) {
+			return fmt.Errorf("--data: not valid JSON: %s", *data)
+		}
+		if *id == "" {
+			*id = fmt.Sprintf("cli-%d-%d", time.Now().UnixNano(), os.Getpid())
+		}
+		ev, err := event.New(typ, *source, *id, *subject, time.Now().UTC(), json.RawMessage(*data))
+		if err != nil {
+			return fmt.Errorf("trigger %s: %w", typ, err)
+		}
+		// Check the trigger the way the worker will, so a typo fails here.
+		if _, _, err := event.DecodeTrigger(ev); err != nil {
+			return fmt.Errorf("trigger %s: %w", typ, err)
+		}
+		body, err = ev.Encode()
+		return err
+	}
+	return c.run(args, check, func(js jetstream.JetStream) error {
+		subj := bus.NamesFor(c.prefix).TriggerSubject(typ)
+		pctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		ack, err := js.PublishMsg(pctx, &nats.Msg{Subject: subj, Data: body, Header: nats.Header{"Content-Type": []string{"application/cloudevents+json"}}}, jetstream.WithMsgID(*id))
+		if err != nil {
+			return fmt.Errorf("publish %s: %w (has a copyguard worker created its streams?)", subj, err)
+		}
+		dup := ""
+		if ack.Duplicate {
+			dup = " (duplicate id: dropped by the stream)"
+		}
+		fmt.Fprintf(stdout, "published %s id=%s to %s, stream %s seq %d%s\n", typ, *id, subj, ack.Stream, ack.Sequence, dup)
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("usage: copyguard trigger TYPE --data JSON")
-	}
-	typ := pos[0]
-	if !event.ValidTriggerType(typ) {
-		return fmt.Errorf("trigger type %q: want dot-separated words of a-z, 0-9, _ and -", typ)
-	}
-	// The data goes out as written, not through a map[string]any: that
-	// would drop duplicate keys and round integers beyond 2^53, both of
-	// which the worker refuses, and DecodeTrigger below must see what the
-	// worker will see.
-	if !json.Valid([]byte(*data)) {
-		return fmt.Errorf("--data: not valid JSON: %s", *data)
-	}
-	if *id == "" {
-		*id = fmt.Sprintf("cli-%d-%d", time.Now().UnixNano(), os.Getpid())
-	}
-	ev, err := event.New(typ, *source, *id, *subject, time.Now().UTC(), json.RawMessage(*data))
-	if err != nil {
-		return fmt.Errorf("trigger %s: %w", typ, err)
-	}
-	// Check the trigger the way the worker will, so a typo fails here.
-	if _, _, err := event.DecodeTrigger(ev); err != nil {
-		return fmt.Errorf("trigger %s: %w", typ, err)
-	}
-	body, err := ev.Encode()
-	if err != nil {
-		return err
-	}
-	nc, js, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	subj := bus.NamesFor(cf.prefix).TriggerSubject(typ)
-	pctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	ack, err := js.PublishMsg(pctx, &nats.Msg{Subject: subj, Data: body, Header: nats.Header{"Content-Type": []string{"application/cloudevents+json"}}}, jetstream.WithMsgID(*id))
-	if err != nil {
-		return fmt.Errorf("publish %s: %w (has a copyguard worker created its streams?)", subj, err)
-	}
-	dup := ""
-	if ack.Duplicate {
-		dup = " (duplicate id: dropped by the stream)"
-	}
-	fmt.Fprintf(stdout, "published %s id=%s to %s, stream %s seq %d%s\n", typ, *id, subj, ack.Stream, ack.Sequence, dup)
-	return nil
+	})
 }
 
 func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -167,43 +194,31 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func setPause(ctx context.Context, args []string, paused bool, stdout, stderr io.Writer) error {
 	name := map[bool]string{true: "pause", false: "resume"}[paused]
-	fs := flag.NewFlagSet("copyguard "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf clientFlags
-	cf.register(fs)
-	reason := fs.String("reason", "", "why (shown in held results)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	c := newClientCommand("copyguard "+name, false, stderr)
+	reason := c.fs.String("reason", "", "why (shown in held results)")
+	return c.run(args, nil, func(js jetstream.JetStream) error {
+		cctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		bucket := bus.NamesFor(c.prefix).ControlBucket
+		kv, err := js.KeyValue(cctx, bucket)
+		if err != nil {
+			return fmt.Errorf("%s: bucket %s: %w (has a copyguard worker started?)", name, bucket, err)
 		}
-		return err
-	}
-	nc, js, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	cctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	bucket := bus.NamesFor(cf.prefix).ControlBucket
-	kv, err := js.KeyValue(cctx, bucket)
-	if err != nil {
-		return fmt.Errorf("%s: bucket %s: %w (has a copyguard worker started?)", name, bucket, err)
-	}
-	user := os.Getenv("USER")
-	if *reason == "" && paused {
-		*reason = "paused by " + user
-	}
-	val, _ := json.Marshal(worker.PauseState{Paused: paused, Reason: *reason, By: user, At: time.Now().UTC()})
-	if _, err := kv.Put(cctx, worker.PauseKey, val); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if paused {
-		fmt.Fprintf(stdout, "paused: every cancel is now held (%s)\n", *reason)
-	} else {
-		fmt.Fprintln(stdout, "resumed: cancels go ahead again")
-	}
-	return nil
+		user := os.Getenv("USER")
+		if *reason == "" && paused {
+			*reason = "paused by " + user
+		}
+		val, _ := json.Marshal(worker.PauseState{Paused: paused, Reason: *reason, By: user, At: time.Now().UTC()})
+		if _, err := kv.Put(cctx, worker.PauseKey, val); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if paused {
+			fmt.Fprintf(stdout, "paused: every cancel is now held (%s)\n", *reason)
+		} else {
+			fmt.Fprintln(stdout, "resumed: cancels go ahead again")
+		}
+		return nil
+	})
 }
 
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
@@ -222,12 +237,4 @@ func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "copyguard %s commit %s %s %s/%s\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
-}
-
-// short shortens a list for a one-line display.
-func short(items []string, n int) string {
-	if len(items) <= n {
-		return strings.Join(items, ",")
-	}
-	return strings.Join(items[:n], ",") + fmt.Sprintf(",+%d", len(items)-n)
 }

@@ -5,22 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
-	"github.com/copyguard/copyguard/internal/natstest"
+	"github.com/copyguard/copyguard/internal/world"
 )
 
 // TestMain lets the test binary stand in for the copyguard binary, so the
@@ -79,28 +76,20 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 // the first call's outcome was unknown at the kill (then NotFound counts
 // as cancelled). A SIGTERM then stops the second process cleanly.
 func TestKillAndRestart(t *testing.T) {
-	ns := natstest.Start(t)
-	sim := ecssim.New(ecssim.Config{Keys: map[string]string{"kill-key": "kill-secret"}})
+	w := startWorld(t)
+	sim := w.Sim()
 	sim.SetFaults(ecssim.Faults{Latency: 40 * time.Millisecond})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
 
-	env := []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=kill-key", "ALIBABA_CLOUD_ACCESS_KEY_SECRET=kill-secret",
+	env := []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=run-key", "ALIBABA_CLOUD_ACCESS_KEY_SECRET=run-secret",
 		"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true"}
 	args := func(id string) []string {
-		return []string{"run", "--nats-url", ns.ClientURL(), "--policy", "../../internal/app/testdata/policies.yaml",
-			"--ecs-endpoint", strings.TrimPrefix(srv.URL, "http://"), "--ecs-insecure", "--qps", "40", "--burst", "4",
+		return []string{"run", "--nats-url", w.NATSURL(), "--policy", "../../internal/app/testdata/policies.yaml",
+			"--ecs-endpoint", w.SimAddr(), "--ecs-insecure", "--qps", "40", "--burst", "4",
 			"--http-addr", "", "--instance-id", id, "--log-format", "console", "--log-level", "warn", "--shutdown-timeout", "5s"}
 	}
 	a := startProc(t, env, args("victim")...)
 
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	names := bus.NamesFor("copyguard")
+	js, names := w.JetStream(), w.Names()
 	ctx := context.Background()
 	waitFor(t, "the worker's streams", 60*time.Second, func() bool {
 		_, err := js.KeyValue(ctx, names.InventoryBucket)
@@ -115,7 +104,7 @@ func TestKillAndRestart(t *testing.T) {
 		id := sim.AddImage(ecssim.Image{ID: fmt.Sprintf("m-kill%05d", i), Region: "cn-shanghai", IsCopied: true, SourceRegion: "cn-hangzhou",
 			SourceImageID: "m-src00001", Tags: map[string]string{"cost-center": "k"}, CopyTime: time.Hour})
 		ids = append(ids, id)
-		publishEvent(t, js, names.CopySubject("started"), "copy.started", "started-"+id, map[string]any{
+		publishEvent(t, w, names.CopySubject("started"), "copy.started", "started-"+id, map[string]any{
 			"image_id": id, "region": "cn-shanghai", "source_region": "cn-hangzhou", "tags": map[string]string{"cost-center": "k"}})
 	}
 	inv, _ := js.KeyValue(ctx, names.InventoryBucket)
@@ -123,7 +112,7 @@ func TestKillAndRestart(t *testing.T) {
 		st, err := inv.Status(ctx)
 		return err == nil && st.Values() == n
 	})
-	publishEvent(t, js, names.TriggerSubject("budget.exceeded"), "budget.exceeded", "kill-budget", map[string]any{
+	publishEvent(t, w, names.TriggerSubject("budget.exceeded"), "budget.exceeded", "kill-budget", map[string]any{
 		"budget": "b", "percent": 150.0, "scope": map[string]any{"tags": map[string]any{"cost-center": "k"}}})
 	waitFor(t, "a few results", 30*time.Second, func() bool { return results.count() >= 10 })
 
@@ -214,17 +203,21 @@ func collectResults(t *testing.T, js jetstream.JetStream, names bus.Names) *resu
 	return rl
 }
 
-func publishEvent(t *testing.T, js jetstream.JetStream, subject, typ, id string, data map[string]any) {
+// startWorld starts NATS and the simulator (internal/world) for worker
+// processes, with the key pair runEnv gives them.
+func startWorld(t *testing.T) *world.World {
 	t.Helper()
-	ev, err := event.New(typ, "test", id, "", time.Now().UTC(), data)
+	w, err := world.New(world.Config{Sim: ecssim.Config{Keys: map[string]string{"run-key": "run-secret"}}, StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := ev.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(context.Background(), subject, body, jetstream.WithMsgID(id)); err != nil {
+	t.Cleanup(w.Close)
+	return w
+}
+
+func publishEvent(t *testing.T, w *world.World, subject, typ, id string, data map[string]any) {
+	t.Helper()
+	if err := w.Publish(context.Background(), subject, typ, "test", id, data); err != nil {
 		t.Fatal(err)
 	}
 }

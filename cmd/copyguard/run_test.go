@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +25,6 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
-	"github.com/copyguard/copyguard/internal/natstest"
 )
 
 const testPolicies = "../../internal/app/testdata/policies.yaml"
@@ -37,14 +35,6 @@ const testPolicies = "../../internal/app/testdata/policies.yaml"
 var runEnv = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=run-key", "ALIBABA_CLOUD_ACCESS_KEY_SECRET=run-secret",
 	"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true", "ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true",
 	"COPYGUARD_NATS_URL=", "COPYGUARD_CONFIG=", "COPYGUARD_HTTP_ADDR=", "COPYGUARD_SUBJECT_PREFIX="}
-
-func startSim(t *testing.T) (*ecssim.Server, string) {
-	t.Helper()
-	sim := ecssim.New(ecssim.Config{Keys: map[string]string{"run-key": "run-secret"}})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	return sim, strings.TrimPrefix(srv.URL, "http://")
-}
 
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
@@ -102,10 +92,10 @@ func get(url string) (int, string) {
 // the inventory and a trigger that led to a real cancel, every log line is
 // JSON with snake_case keys, and SIGTERM ends it with status 0.
 func TestRunServesHealthAndMetrics(t *testing.T) {
-	ns := natstest.Start(t)
-	sim, endpoint := startSim(t)
+	w := startWorld(t)
+	sim, endpoint := w.Sim(), w.SimAddr()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startProc(t, runEnv, "run", "--nats-url", ns.ClientURL(), "--policy", testPolicies,
+	p := startProc(t, runEnv, "run", "--nats-url", w.NATSURL(), "--policy", testPolicies,
 		"--ecs-endpoint", endpoint, "--ecs-insecure", "--http-addr", addr, "--log-format", "json",
 		"--instance-id", "run-test", "--shutdown-timeout", "5s")
 	base := "http://" + addr
@@ -134,21 +124,15 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	waitFor(t, "an empty inventory", 10*time.Second, metric("copyguard_inventory_copies 0"))
 
 	// A copy announced on the inventory stream shows in the gauge.
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	names := bus.NamesFor("copyguard")
+	names := w.Names()
 	id := sim.AddImage(ecssim.Image{ID: "m-run00001", Region: "cn-shanghai", IsCopied: true, SourceRegion: "cn-hangzhou",
 		SourceImageID: "m-src00001", Tags: map[string]string{"cost-center": "r"}, CopyTime: time.Hour})
-	publishEvent(t, js, names.CopySubject("started"), "copy.started", "started-"+id, map[string]any{
+	publishEvent(t, w, names.CopySubject("started"), "copy.started", "started-"+id, map[string]any{
 		"image_id": id, "region": "cn-shanghai", "source_region": "cn-hangzhou", "tags": map[string]string{"cost-center": "r"}})
 	waitFor(t, "the copy in copyguard_inventory_copies", 10*time.Second, metric("copyguard_inventory_copies 1"))
 
 	// A trigger from the command line cancels it.
-	if _, _, err := cli(t, "trigger", "budget.exceeded", "--nats-url", ns.ClientURL(), "--id", "run-budget",
+	if _, _, err := cli(t, "trigger", "budget.exceeded", "--nats-url", w.NATSURL(), "--id", "run-budget",
 		"--data", `{"budget":"r","percent":130,"scope":{"tags":{"cost-center":"r"}}}`); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +242,7 @@ func TestRunBadPolicy(t *testing.T) {
 // JetStream on 127.0.0.1:--nats-port, stored under --data-dir; the other
 // commands reach it there, and a trigger sent to it is decided.
 func TestRunEmbeddedNATS(t *testing.T) {
-	_, endpoint := startSim(t)
+	endpoint := startWorld(t).SimAddr()
 	dataDir := t.TempDir()
 	port := freePort(t)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)

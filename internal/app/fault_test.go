@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/copyguard/copyguard/cloud/ecssim"
-	"github.com/copyguard/copyguard/internal/natstest"
 )
 
 // TestTwoWorkersShareWork: two replicas on one NATS share a large fan-out;
@@ -109,10 +108,11 @@ func TestNATSRestart(t *testing.T) {
 	a := e.start(e.config("w1"))
 	id := e.seed(copyOpts{region: "cn-shanghai", costCenter: "n"})
 	e.waitInventory(a, 1)
-	port, dir := e.ns.Port(), e.ns.StoreDir
-	e.ns.Stop()
+	e.w.StopNATS()
 	e.waitFor("the worker to notice", 10*time.Second, func() bool { return a.Ready() != nil })
-	e.ns = natstest.StartAt(t, dir, port)
+	if err := e.w.StartNATS(); err != nil {
+		t.Fatal(err)
+	}
 	e.waitFor("the worker to reconnect", 20*time.Second, func() bool { return a.Ready() == nil })
 	e.waitFor("the test client to reconnect", 20*time.Second, func() bool { return e.nc.IsConnected() })
 	e.trigger("cancel.requested", "after-restart", map[string]any{"image_id": id, "region": "cn-shanghai", "reason": fmt.Sprint("restart")})

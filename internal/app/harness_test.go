@@ -1,10 +1,9 @@
-package app
+package app_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,26 +17,21 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
-	"github.com/copyguard/copyguard/internal/natstest"
+	"github.com/copyguard/copyguard/internal/app"
+	"github.com/copyguard/copyguard/internal/world"
 	"github.com/copyguard/copyguard/worker"
 )
 
-const (
-	testKey    = "test-key"
-	testSecret = "test-secret-value"
-)
-
-// env is one end-to-end test world: a real nats-server with JetStream, the
-// ECS simulator behind a real HTTP listener, and observers of the events
-// copyguard publishes.
+// env is one end-to-end test world (internal/world: a real nats-server
+// with JetStream, the ECS simulator behind a real HTTP listener, the real
+// SDK client) and observers of the events copyguard publishes.
 type env struct {
-	t      *testing.T
-	ns     *natstest.Server
-	sim    *ecssim.Server
-	simURL string
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	names  bus.Names
+	t     *testing.T
+	w     *world.World
+	sim   *ecssim.Server
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	names bus.Names
 
 	mu        sync.Mutex
 	results   map[string][]event.Result // by region/image_id
@@ -55,48 +49,28 @@ func (e *env) seeded() []string {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, ns: natstest.Start(t), results: map[string][]event.Result{}, names: bus.NamesFor("copyguard")}
-	e.sim = ecssim.New(ecssim.Config{Keys: map[string]string{testKey: testSecret}})
-	srv := httptest.NewServer(e.sim)
-	t.Cleanup(srv.Close)
-	e.simURL = strings.TrimPrefix(srv.URL, "http://")
-	e.connect()
-	return e
-}
-
-func (e *env) connect() {
-	nc, err := nats.Connect(e.ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	w, err := world.New(world.Config{StoreDir: t.TempDir()})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	e.t.Cleanup(nc.Close)
-	e.nc = nc
-	e.js, err = jetstream.New(nc)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	t.Cleanup(w.Close)
+	return &env{t: t, w: w, sim: w.Sim(), nc: w.Conn(), js: w.JetStream(), names: w.Names(), results: map[string][]event.Result{}}
 }
 
 // config is a worker configuration pointing at this env.
-func (e *env) config(instance string) Config {
-	c := Defaults()
+func (e *env) config(instance string) app.Config {
+	c := e.w.AppConfig(instance)
 	c.PolicyPaths = []string{"testdata/policies.yaml"}
-	c.NATSURL = e.ns.ClientURL()
-	c.ECSEndpoint, c.ECSInsecure = e.simURL, true
-	c.ECSAccessKeyID, c.ECSAccessKeySecret = testKey, testSecret
-	c.HTTPAddr = ""
-	c.InstanceID = instance
 	c.QPS, c.Burst = 1000, 50
-	c.ShutdownTimeout = 5 * time.Second
 	c.MaxRetryTime = 20 * time.Second
 	return c
 }
 
 // start runs a worker in this process and stops it at cleanup.
-func (e *env) start(c Config) *App {
+func (e *env) start(c app.Config) *app.App {
 	e.t.Helper()
 	log := zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel))
-	a, err := Start(context.Background(), c, log, nil)
+	a, err := e.w.StartApp(context.Background(), c, log, nil)
 	if err != nil {
 		e.t.Fatalf("start worker %s: %v", c.InstanceID, err)
 	}
@@ -200,15 +174,11 @@ func (e *env) seed(o copyOpts) string {
 
 func (e *env) publish(subject, typ, id string, data map[string]any) {
 	e.t.Helper()
-	ev, err := event.New(typ, "test", id, "", time.Now().UTC(), data)
-	if err != nil {
-		e.t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.w.Publish(ctx, subject, typ, "test", id, data); err != nil {
+		e.t.Fatalf("publish %s: %v", subject, err)
 	}
-	body, err := ev.Encode()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.publishRaw(subject, id, body)
 }
 
 func (e *env) publishRaw(subject, id string, body []byte) {
@@ -238,7 +208,7 @@ func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
 }
 
 // waitInventory waits until a worker's mirror holds n copies.
-func (e *env) waitInventory(a *App, n int) {
+func (e *env) waitInventory(a *app.App, n int) {
 	e.t.Helper()
 	e.waitFor(fmt.Sprintf("%d copies in the inventory", n), 20*time.Second, func() bool { return a.Worker.Inventory().Len() == n })
 }

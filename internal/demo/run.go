@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/copyguard/copyguard/cloud/ecs"
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
-	"github.com/copyguard/copyguard/internal/app"
+	"github.com/copyguard/copyguard/internal/eventline"
 )
 
 var demoTeams = []string{"payments", "search", "ml-platform"}
@@ -87,16 +87,7 @@ func (d *demo) announceOne(ctx context.Context, c demoCopy) error {
 }
 
 func (d *demo) publish(ctx context.Context, subject, typ, id string, data map[string]any) error {
-	ev, err := event.New(typ, "copyguard-demo", id, "", time.Now().UTC(), data)
-	if err != nil {
-		return err
-	}
-	body, err := ev.Encode()
-	if err != nil {
-		return err
-	}
-	_, err = d.js.Publish(ctx, subject, body, jetstream.WithMsgID(id))
-	return err
+	return d.world.Publish(ctx, subject, typ, "copyguard-demo", id, data)
 }
 
 // follow prints decisions, results and rejections as they are published.
@@ -110,7 +101,7 @@ func (d *demo) follow(ctx context.Context) error {
 		if err != nil {
 			return
 		}
-		line := formatEvent(m.Subject(), m.Data())
+		line := eventline.Format(m.Subject(), m.Data())
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		switch ev.Type {
@@ -228,7 +219,7 @@ func (d *demo) fire(ctx context.Context) error {
 }
 
 // report prints every copy with its decision and outcome.
-func (d *demo) report(a *app.App) {
+func (d *demo) report() {
 	d.step("Report")
 	d.mu.Lock()
 	defer d.mu.Unlock()

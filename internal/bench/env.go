@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -19,33 +17,25 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/cloud/ecssim"
-	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/internal/app"
+	"github.com/copyguard/copyguard/internal/world"
 )
 
-const (
-	benchKey    = "bench-access-key"
-	benchSecret = "bench-access-secret"
-)
-
-// benchRegions are the simulator's regions; the bench spreads copies over
+// regions are the simulator's regions; the bench spreads copies over
 // the first few.
-var benchRegions = ecssim.DefaultRegions
+var regions = ecssim.DefaultRegions
 
-// benchWorld is one copyguard installation on this machine: the worker
-// (app.Start, which also starts an embedded nats-server with JetStream in
-// a temp dir), the ECS simulator behind a real loopback listener and the
-// real SDK client, plus the bench's own NATS connection to drive it.
-type benchWorld struct {
-	dir   string
+// env is one scenario's world (an embedded nats-server with JetStream, the
+// ECS simulator behind a loopback listener with a spy in front, the worker
+// on the real SDK client) and the bench's means to drive and watch it.
+type env struct {
+	world *world.World
 	sim   *ecssim.Server
 	spy   *cancelSpy
-	srv   *http.Server
 	app   *app.App
-	nc    *nats.Conn
-	js    jetstream.JetStream
+	js    jetstream.JetStream // with the async publish limits below
 	names bus.Names
-	obs   *benchObserver
+	obs   *observer
 	reg   *prometheus.Registry // the worker's metrics
 	// asyncErrs counts async publishes the server did not store.
 	asyncErrs atomic.Int64
@@ -53,93 +43,73 @@ type benchWorld struct {
 	simConns atomic.Int64
 }
 
-// worldConfig holds what differs between scenarios: the worker's per-region
+// envConfig holds what differs between scenarios: the worker's per-region
 // rate limit.
-type worldConfig struct {
+type envConfig struct {
 	qps   float64
 	burst int
 }
 
-func startWorld(ctx context.Context, o *benchOptions, wc worldConfig) (w *benchWorld, err error) {
-	dir, err := os.MkdirTemp("", "copyguard-bench-")
+func startEnv(ctx context.Context, o *Options, wc envConfig) (w *env, err error) {
+	w = &env{names: bus.NamesFor("copyguard")}
+	// Copies wait an hour before they start copying, so every cancel in the
+	// bench finds its copy cancellable.
+	w.world, err = world.New(world.Config{
+		Sim:     ecssim.Config{Regions: regions, WaitFor: time.Hour, CopyTime: time.Hour},
+		WrapSim: func(sim http.Handler) http.Handler { w.spy = newCancelSpy(sim); return w.spy },
+		// Counting connections shows whether the SDK client reuses them.
+		SimConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				w.simConns.Add(1)
+			}
+		},
+		ConnName: "copyguard bench",
+	})
 	if err != nil {
 		return nil, err
 	}
-	w = &benchWorld{dir: dir, names: bus.NamesFor("copyguard")}
 	defer func() {
 		if err != nil {
 			w.close()
 		}
 	}()
-	// Copies wait an hour before they start copying, so every cancel in the
-	// bench finds its copy cancellable.
-	w.sim = ecssim.New(ecssim.Config{Keys: map[string]string{benchKey: benchSecret}, Regions: benchRegions, WaitFor: time.Hour, CopyTime: time.Hour})
-	w.spy = newCancelSpy(w.sim)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	w.sim = w.world.Sim()
+	policyDir, err := w.world.WritePolicies(policyFiles())
 	if err != nil {
 		return w, err
 	}
-	// Counting connections shows whether the SDK client reuses them.
-	w.srv = &http.Server{Handler: w.spy, ReadHeaderTimeout: 5 * time.Second, ConnState: func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			w.simConns.Add(1)
-		}
-	}}
-	go func() { _ = w.srv.Serve(ln) }()
-
-	policyDir := filepath.Join(dir, "policies")
-	if err := writeBenchPolicies(policyDir); err != nil {
-		return w, err
-	}
-	cfg := app.Defaults()
+	cfg := w.world.AppConfig("bench")
 	cfg.PolicyPaths = []string{policyDir}
-	cfg.DataDir, cfg.NATSPort = filepath.Join(dir, "nats"), -1
-	cfg.ECSEndpoint, cfg.ECSInsecure = ln.Addr().String(), true
-	cfg.ECSAccessKeyID, cfg.ECSAccessKeySecret = benchKey, benchSecret
 	// No regions: no DescribeImages reconcile, which would compete with the
 	// measured path and remove the copies the bench puts only in the KV.
 	cfg.Regions = nil
-	cfg.HTTPAddr, cfg.InstanceID = "", "bench"
 	cfg.QPS, cfg.Burst = wc.qps, wc.burst
-	cfg.TriggerWorkers, cfg.JobWorkers = o.triggerWorkers, o.jobWorkers
-	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.TriggerWorkers, cfg.JobWorkers = o.TriggerWorkers, o.JobWorkers
 	w.reg = prometheus.NewRegistry()
-	if w.app, err = app.Start(ctx, cfg, o.log, w.reg); err != nil {
+	if w.app, err = w.world.StartApp(ctx, cfg, o.Log, w.reg); err != nil {
 		return w, fmt.Errorf("start worker: %w", err)
 	}
-	if w.nc, err = nats.Connect(w.app.NATSURL, nats.Name("copyguard bench")); err != nil {
-		return w, err
-	}
-	w.js, err = jetstream.New(w.nc, jetstream.WithPublishAsyncMaxPending(4096),
+	w.js, err = jetstream.New(w.world.Conn(), jetstream.WithPublishAsyncMaxPending(4096),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) { w.asyncErrs.Add(1) }))
 	if err != nil {
 		return w, err
 	}
-	w.obs, err = observe(w.nc, w.names)
+	w.obs, err = observe(w.world.Conn(), w.names)
 	return w, err
 }
 
-func (w *benchWorld) close() {
+func (w *env) close() {
 	if w.obs != nil {
 		w.obs.stop()
 	}
-	if w.nc != nil {
-		w.nc.Close()
-	}
-	if w.app != nil {
-		w.app.Stop()
-	}
-	if w.srv != nil {
-		_ = w.srv.Close()
-	}
-	_ = os.RemoveAll(w.dir)
+	w.world.Close()
 }
 
 // seed makes copies known: to the simulator (inSim) so a cancel succeeds,
 // and to the worker through direct puts into the inventory bucket, which
 // the worker mirrors into memory (faster than copy.started events, and
 // the same state). It returns once the worker's mirror holds them all.
-func (w *benchWorld) seed(ctx context.Context, copies []cloud.Copy, inSim bool) error {
+func (w *env) seed(ctx context.Context, copies []cloud.Copy, inSim bool) error {
 	if inSim {
 		for _, c := range copies {
 			if _, err := w.sim.Seed(ecssim.Image{ID: c.ImageID, Region: c.Region, Name: c.Name, IsCopied: true,
@@ -164,13 +134,13 @@ func (w *benchWorld) seed(ctx context.Context, copies []cloud.Copy, inSim bool) 
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
-	return benchWait(ctx, 2*time.Minute, fmt.Sprintf("%d copies in the worker's inventory", want), nil,
+	return wait(ctx, 2*time.Minute, fmt.Sprintf("%d copies in the worker's inventory", want), nil,
 		func() bool { return w.app.Worker.Inventory().Len() >= want })
 }
 
 // publishAsync publishes without waiting for the ack, as a fast producer
 // does; when too many acks are outstanding it waits for them and goes on.
-func (w *benchWorld) publishAsync(ctx context.Context, m *nats.Msg) error {
+func (w *env) publishAsync(ctx context.Context, m *nats.Msg) error {
 	for {
 		_, err := w.js.PublishMsgAsync(m)
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
@@ -184,7 +154,7 @@ func (w *benchWorld) publishAsync(ctx context.Context, m *nats.Msg) error {
 
 // flush waits for the acks of every async publish, and fails if the
 // server refused any.
-func (w *benchWorld) flush(ctx context.Context) error {
+func (w *env) flush(ctx context.Context) error {
 	select {
 	case <-w.js.PublishAsyncComplete():
 	case <-ctx.Done():
@@ -198,25 +168,14 @@ func (w *benchWorld) flush(ctx context.Context) error {
 	return nil
 }
 
-// benchTrigger encodes a trigger as a producer would send it.
-func benchTrigger(typ, id string, data map[string]any) (*nats.Msg, error) {
-	ev, err := event.New(typ, "copyguard-bench", id, "", time.Now().UTC(), data)
-	if err != nil {
-		return nil, err
-	}
-	body, err := ev.Encode()
-	if err != nil {
-		return nil, err
-	}
-	m := nats.NewMsg(bus.NamesFor("copyguard").TriggerSubject(typ))
-	m.Data = body
-	m.Header.Set(jetstream.MsgIDHeader, id)
-	return m, nil
+// triggerMsg encodes a trigger as a producer would send it.
+func triggerMsg(typ, id string, data map[string]any) (*nats.Msg, error) {
+	return world.EventMsg(bus.NamesFor("copyguard").TriggerSubject(typ), typ, "copyguard-bench", id, data)
 }
 
-// benchCopy is an in-flight copy for the worker scenarios: nothing in it
+// inFlightCopy is an in-flight copy for the worker scenarios: nothing in it
 // makes a protect policy veto its cancel.
-func benchCopy(i int, region, batch string) cloud.Copy {
+func inFlightCopy(i int, region, batch string) cloud.Copy {
 	return cloud.Copy{
 		ImageID: fmt.Sprintf("m-bench%07d", i), Region: region, SourceImageID: "m-benchsource01", SourceRegion: "cn-hangzhou",
 		Status: cloud.StatusWaiting, SizeGB: 40, Name: fmt.Sprintf("bench-%d", i),
@@ -224,9 +183,9 @@ func benchCopy(i int, region, batch string) cloud.Copy {
 	}
 }
 
-// benchWait polls cond until it holds, waking on notify (if any) or every
+// wait polls cond until it holds, waking on notify (if any) or every
 // 2 ms.
-func benchWait(ctx context.Context, timeout time.Duration, what string, notify <-chan struct{}, cond func() bool) error {
+func wait(ctx context.Context, timeout time.Duration, what string, notify <-chan struct{}, cond func() bool) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(2 * time.Millisecond)
@@ -246,7 +205,7 @@ func benchWait(ctx context.Context, timeout time.Duration, what string, notify <
 
 // histMean is the mean of one of the worker's histograms, in ms, and its
 // sample count; it splits a latency into the worker's own stages.
-func (w *benchWorld) histMean(name string) (float64, uint64) {
+func (w *env) histMean(name string) (float64, uint64) {
 	mfs, err := w.reg.Gather()
 	if err != nil {
 		return 0, 0

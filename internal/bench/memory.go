@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -59,14 +59,14 @@ func procStatus(key string) uint64 {
 func mb(b uint64) float64         { return float64(b) / (1 << 20) }
 func mbDelta(a, b uint64) float64 { return (float64(b) - float64(a)) / (1 << 20) }
 
-// benchMemory: the inventory of N copies in the worker. The copies go into
+// runMemory: the inventory of N copies in the worker. The copies go into
 // the inventory bucket (the worker mirrors them into its index), not into
 // the simulator. The process also hosts the embedded nats-server, which
 // stores the bucket, and the idle simulator, as copyguard run with its
 // embedded NATS would host the server; the figures say which is which.
-func benchMemory(ctx context.Context, o *benchOptions) ([]benchRow, error) {
+func runMemory(ctx context.Context, o *Options) ([]row, error) {
 	const sc = "memory"
-	w, err := startWorld(ctx, o, worldConfig{qps: 10, burst: 1})
+	w, err := startEnv(ctx, o, envConfig{qps: 10, burst: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,8 @@ func benchMemory(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 	rng := rand.New(rand.NewPCG(42, 1))
 	now := time.Now()
 	// In chunks, so the bench itself does not hold the whole inventory.
-	for start := 0; start < o.memoryN; start += 10_000 {
-		chunk := make([]cloud.Copy, 0, min(10_000, o.memoryN-start))
+	for start := 0; start < o.MemoryN; start += 10_000 {
+		chunk := make([]cloud.Copy, 0, min(10_000, o.MemoryN-start))
 		for i := start; i < start+cap(chunk); i++ {
 			chunk = append(chunk, inventoryCopy(rng, i, now))
 		}
@@ -88,29 +88,29 @@ func benchMemory(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 	// nats-server keeps the blocks it just wrote cached for 10 s; a worker
 	// that has run for a while holds its inventory without them.
 	select {
-	case <-time.After(o.memorySettle):
+	case <-time.After(o.MemorySettle):
 	case <-ctx.Done():
 		w.close()
 		return nil, ctx.Err()
 	}
 	after := sampleMemory()
 	held := w.app.Worker.Inventory().Len()
-	if o.memProfile != "" {
-		if err := writeHeapProfile(o.memProfile); err != nil {
+	if o.MemProfile != "" {
+		if err := writeHeapProfile(o.MemProfile); err != nil {
 			w.close()
 			return nil, err
 		}
 	}
 	w.close()
-	index := indexHeap(o.memoryN)
+	index := indexHeap(o.MemoryN)
 
-	n := fmt.Sprintf("%d copies", o.memoryN)
-	return []benchRow{
+	n := fmt.Sprintf("%d copies", o.MemoryN)
+	return []row{
 		infoRow(sc, "process RSS right after loading "+n, mb(loaded.rss), "MB",
 			fmt.Sprintf("memory: VmRSS after GC and FreeOSMemory; before loading %.1f MB (RssAnon %.1f MB); right after %.1f MB (RssAnon %.1f MB, Go heap %.1f MB); "+
 				"the RSS counts the whole process: worker, embedded nats-server, the idle simulator, the bench, the mapped binary",
 				mb(before.rss), mb(before.rssAnon), mb(loaded.rss), mb(loaded.rssAnon), mb(loaded.heapAlloc))),
-		targetRow(sc, fmt.Sprintf("process RSS with %s, %v later (worker + embedded NATS + simulator)", n, o.memorySettle), "< 150 MB", mb(after.rss), "MB", after.rss < 150<<20,
+		targetRow(sc, fmt.Sprintf("process RSS with %s, %v later (worker + embedded NATS + simulator)", n, o.MemorySettle), "< 150 MB", mb(after.rss), "MB", after.rss < 150<<20,
 			fmt.Sprintf("memory: %d copies in the worker's index; VmRSS %.1f MB, RssAnon %.1f MB, Go HeapAlloc %.1f MB, HeapInuse %.1f MB",
 				held, mb(after.rss), mb(after.rssAnon), mb(after.heapAlloc), mb(after.heapInuse))),
 		infoRow(sc, "RSS growth from an empty inventory to "+n, mbDelta(before.rss, after.rss), "MB", ""),
@@ -120,7 +120,7 @@ func benchMemory(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 			fmt.Sprintf("memory: HeapAlloc after GC %.1f → %.1f MB (%.1f right after loading); NATS and the worker share one heap",
 				mb(before.heapAlloc), mb(after.heapAlloc), mb(loaded.heapAlloc))),
 		infoRow(sc, "policy.CopyIndex alone with "+n, mb(index), "MB",
-			fmt.Sprintf("memory: the same copies decoded from JSON and put into a fresh policy.CopyIndex in this process after the world stopped: %.0f bytes per copy", float64(index)/float64(o.memoryN))),
+			fmt.Sprintf("memory: the same copies decoded from JSON and put into a fresh policy.CopyIndex in this process after the world stopped: %.0f bytes per copy", float64(index)/float64(o.MemoryN))),
 	}, nil
 }
 
@@ -147,9 +147,9 @@ func indexHeap(n int) uint64 {
 	return after.heapAlloc - before.heapAlloc
 }
 
-// benchEval: one trigger against N copies and the 20 bench policies,
+// runEval: one trigger against N copies and the 20 bench policies,
 // timing policy.Set.Evaluate itself (what the worker calls per trigger).
-func benchEval(ctx context.Context, o *benchOptions) ([]benchRow, error) {
+func runEval(ctx context.Context, o *Options) ([]row, error) {
 	const sc = "eval"
 	// The workload's 20 policies alone, without bench-batch.
 	set, err := policy.Parse("workload.yaml", []byte(benchdata.Policies))
@@ -159,7 +159,7 @@ func benchEval(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 	rng := rand.New(rand.NewPCG(42, 1))
 	now := time.Now()
 	idx := policy.NewCopyIndex()
-	for i := range o.evalN {
+	for i := range o.EvalN {
 		idx.Put(inventoryCopy(rng, i, now))
 	}
 	triggers := []struct {
@@ -169,14 +169,14 @@ func benchEval(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 		{"budget.exceeded for one of 8 cost centres", policy.Trigger{ID: "bench-budget", Type: "budget.exceeded", Source: "bench", Time: now,
 			Data: map[string]any{"budget": "b", "percent": 120.0, "scope": map[string]any{"tags": map[string]any{"cost-center": "cc-3"}}}}},
 		{"region.quarantined for one of 6 regions", policy.Trigger{ID: "bench-quarantine", Type: "region.quarantined", Source: "bench", Time: now,
-			Data: map[string]any{"region": benchRegions[2], "reason": "bench"}}},
+			Data: map[string]any{"region": regions[2], "reason": "bench"}}},
 	}
-	var rows []benchRow
+	var rows []row
 	for _, tr := range triggers {
 		plan := set.Evaluate(tr.t, idx, now) // warm-up, and the figures below
-		times := make([]time.Duration, 0, o.evalRuns)
+		times := make([]time.Duration, 0, o.EvalRuns)
 		cpu0 := processCPU()
-		for range o.evalRuns {
+		for range o.EvalRuns {
 			if ctx.Err() != nil {
 				return rows, ctx.Err()
 			}
@@ -184,7 +184,7 @@ func benchEval(ctx context.Context, o *benchOptions) ([]benchRow, error) {
 			set.Evaluate(tr.t, idx, now)
 			times = append(times, time.Since(t0))
 		}
-		cpu := (processCPU() - cpu0) / time.Duration(o.evalRuns)
+		cpu := (processCPU() - cpu0) / time.Duration(o.EvalRuns)
 		slices.Sort(times)
 		p50 := percentile(times, 0.5)
 		rows = append(rows, targetRow(sc, fmt.Sprintf("%s vs %d copies, %d policies (median)", tr.t.Type, idx.Len(), len(set.Policies())),

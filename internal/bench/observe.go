@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -143,11 +143,11 @@ func (t *throttleSniffer) throttled() bool {
 	return t.status == http.StatusBadRequest && bytes.Contains(t.head, []byte(`"Throttling`))
 }
 
-// benchObserver follows the decisions and results the worker publishes,
+// observer follows the decisions and results the worker publishes,
 // on plain subscriptions (cheaper than a JetStream consumer, and it sees
 // each event as it is published). Redelivered publishes are counted once,
 // by their Nats-Msg-Id.
-type benchObserver struct {
+type observer struct {
 	subs    []*nats.Subscription
 	changed chan struct{}
 
@@ -158,8 +158,8 @@ type benchObserver struct {
 	lastResult  time.Time
 }
 
-func observe(nc *nats.Conn, names bus.Names) (*benchObserver, error) {
-	o := &benchObserver{changed: make(chan struct{}, 1), decisionIDs: map[string]struct{}{}, results: map[string]string{}}
+func observe(nc *nats.Conn, names bus.Names) (*observer, error) {
+	o := &observer{changed: make(chan struct{}, 1), decisionIDs: map[string]struct{}{}, results: map[string]string{}}
 	sub, err := nc.Subscribe(names.DecisionSubject(), func(m *nats.Msg) {
 		at := time.Now()
 		o.mu.Lock()
@@ -206,32 +206,32 @@ func observe(nc *nats.Conn, names bus.Names) (*benchObserver, error) {
 	return o, nil
 }
 
-func (o *benchObserver) poke() {
+func (o *observer) poke() {
 	select {
 	case o.changed <- struct{}{}:
 	default:
 	}
 }
 
-func (o *benchObserver) stop() {
+func (o *observer) stop() {
 	for _, s := range o.subs {
 		_ = s.Unsubscribe()
 	}
 }
 
-func (o *benchObserver) decisions() (int, time.Time) {
+func (o *observer) decisions() (int, time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.decisionIDs), o.lastDecided
 }
 
-func (o *benchObserver) resultCount() (int, time.Time) {
+func (o *observer) resultCount() (int, time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.results), o.lastResult
 }
 
-func (o *benchObserver) outcome(c cloud.Copy) (string, bool) {
+func (o *observer) outcome(c cloud.Copy) (string, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out, ok := o.results[c.Region+"/"+c.ImageID]
@@ -239,7 +239,7 @@ func (o *benchObserver) outcome(c cloud.Copy) (string, bool) {
 }
 
 // outcomes counts the results by outcome.
-func (o *benchObserver) outcomes() map[string]int {
+func (o *observer) outcomes() map[string]int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := map[string]int{}

@@ -1,9 +1,7 @@
-package main
+package bench
 
 import (
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/copyguard/copyguard/cloud"
@@ -19,20 +17,14 @@ const batchPolicy = `policies:
     action: cancel
 `
 
-// writeBenchPolicies writes the benchmark workload's 20 policies and
-// bench-batch to dir, so the bench needs no files of its own.
-func writeBenchPolicies(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "workload.yaml"), []byte(benchdata.Policies), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "batch.yaml"), []byte(batchPolicy), 0o644)
+// policyFiles are the benchmark workload's 20 policies and bench-batch,
+// so the bench needs no files of its own.
+func policyFiles() map[string]string {
+	return map[string]string{"workload.yaml": benchdata.Policies, "batch.yaml": batchPolicy}
 }
 
 // inventoryCopy makes the i-th copy of the benchmark inventory over the
 // first six simulator regions.
 func inventoryCopy(rng *rand.Rand, i int, now time.Time) cloud.Copy {
-	return benchdata.Copy(rng, i, benchRegions[:6], now)
+	return benchdata.Copy(rng, i, regions[:6], now)
 }
