@@ -87,3 +87,7 @@ func rejectedMsgID(subject string, data []byte) string {
 	sum := sha256.Sum256(append([]byte(subject+"\x00"), data...))
 	return "rejected:" + hex.EncodeToString(sum[:12])
 }
+
+// limiterKey is the limits bucket key of the fleet's budget for one API
+// ("cancel", "describe") in one region: "<api>.<region>".
+func limiterKey(api, region string) string { return api + "." + region }
