@@ -70,6 +70,15 @@ func (t *text) position(off int) (int, int) {
 func (t *text) exprPosition(n *yaml.Node, exprLine, exprCol int) (int, int) {
 	value := []rune(n.Value)
 	target := valueOffset(value, exprLine, exprCol)
+	// cel-go puts an error at the end of the input (`a &&` and nothing
+	// after) past the expression's last character. Past the final line
+	// break a block scalar keeps, that is the start of the next line, which
+	// belongs to another key; point just after the last text instead.
+	if target == len(value) {
+		for target > 0 && value[target-1] == '\n' {
+			target--
+		}
+	}
 	if t == nil || target < 0 {
 		return n.Line, n.Column
 	}

@@ -97,6 +97,12 @@ func TestExpressionPositionsByStyle(t *testing.T) {
 		{"literal tab in content", expr(" |\n      copy.progress < 5 &&\tcopy‸.nmae")},
 		{"literal UTF-8", expr(" |\n      copy.name == \"é😀\" &&\n      copy‸.nmae")},
 		{"literal two syntax errors", expr(" |\n      copy.progress <‸> 5 &&\n      copy.size_gb <‸> 1")},
+		// An expression cut short (`... &&`) fails at its end, which for a
+		// block that keeps its final line break is the next line: another
+		// key's, or blank ones.
+		{"literal end of input", expr(" |\n      copy.progress < 5 &&‸")},
+		{"literal keep, end of input before blank lines", expr(" |+\n      copy.progress < 5 &&‸\n\n")},
+		{"literal unterminated string", expr(" |\n      copy.progress < 5 &&\n      copy.name == ‸\"abc‸")},
 		{"literal type on third line", expr(" |\n      copy.progress < 5 &&\n      copy.size_gb > 1 &&\n      copy.tags ‸== 1")},
 
 		// Folded block scalars.
@@ -104,6 +110,7 @@ func TestExpressionPositionsByStyle(t *testing.T) {
 		{"folded strip", expr(" >-\n      copy.progress < 5 &&\n      copy‸.nmae")},
 		{"folded more indented line", expr(" >\n      copy.progress < 5 &&\n        copy.size_gb > 1 &&\n      copy‸.nmae")},
 		{"folded blank line", expr(" >-\n      copy.progress < 5 &&\n\n      copy‸.nmae")},
+		{"folded end of input", expr(" >\n      copy.progress < 5 &&‸")},
 		{"folded end of input, stripped", expr(" >-\n      copy.progress < 5 &&‸")},
 
 		// CRLF files, every style.
@@ -113,6 +120,7 @@ func TestExpressionPositionsByStyle(t *testing.T) {
 		{"crlf double escaped line break", crlf(expr(" \"copy.progress < 5 && \\\n      copy‸.nmae\""))},
 		{"crlf single multi-line", crlf(expr(" 'copy.progress < 5 &&\n      copy‸.nmae'"))},
 		{"crlf literal", crlf(expr(" |\n      copy.progress < 5 &&\n      copy‸.nmae"))},
+		{"crlf literal end of input", crlf(expr(" |\n      copy.progress < 5 &&‸"))},
 		{"crlf folded", crlf(expr(" >\n      copy.progress < 5 &&\n      copy‸.nmae"))},
 
 		// when, in the environment without copy.
