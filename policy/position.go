@@ -86,6 +86,16 @@ func (t *text) exprPosition(n *yaml.Node, exprLine, exprCol int) (int, int) {
 	if j < 0 {
 		return n.Line, n.Column
 	}
+	// An anchor or a tag (`&m`, `!!str`) comes first, where the node
+	// starts; the text starts after it and white space.
+	for j < len(t.runes) && (t.runes[j] == '&' || t.runes[j] == '!') {
+		for j < len(t.runes) && !isSpace(t.runes[j]) {
+			j++
+		}
+		for j < len(t.runes) && isSpace(t.runes[j]) {
+			j++
+		}
+	}
 	double := n.Style&yaml.DoubleQuotedStyle != 0
 	single := n.Style&yaml.SingleQuotedStyle != 0
 	switch {
@@ -131,6 +141,8 @@ func (t *text) exprPosition(n *yaml.Node, exprLine, exprCol int) (int, int) {
 		}
 	}
 }
+
+func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
 
 // escapeLen is the length of the double-quoted escape sequence at j.
 func escapeLen(rs []rune, j int) int {

@@ -62,6 +62,16 @@ func TestExpressionPositionsByStyle(t *testing.T) {
 		{"plain end of input", expr(" copy.progress < 5 &&‸")},
 		{"plain in flow mapping", "policies:\n  - {name: a, on: [x], match: copy‸.nmae, action: cancel}\n"},
 		{"plain after BOM", "\ufeff{policies: [{name: a, on: [x], match: copy‸.nmae, action: cancel}]}\n"},
+		// Node properties stand between the key and the text; an alias
+		// reports at the anchored text, which is the expression's source.
+		{"plain anchored", expr(" &m copy‸.nmae")},
+		{"plain tagged", expr(" !!str copy‸.nmae")},
+		{"plain tagged and anchored", expr(" !!str &m copy‸.nmae")},
+		{"double anchored", expr(` &m "copy.name == \"x\" && copy‸.nmae"`)},
+		{"single tagged", expr(" !!str 'copy‸.nmae'")},
+		{"anchor on its own line", expr(" &m\n      copy‸.nmae")},
+		{"literal anchored", expr(" &m |\n      copy.progress < 5 &&\n      copy‸.nmae")},
+		{"alias", "policies:\n  - name: a\n    description: &w trigger‸.dat.x == 1\n    on: [x]\n    match: \"true\"\n    action: cancel\n  - name: b\n    on: [x]\n    when: *w\n    match: \"true\"\n    action: cancel\n"},
 		{"plain in second document", "policies: []\n---\npolicies:\n  - name: a\n    on: [x]\n    match: copy‸.nmae\n    action: cancel\n"},
 
 		// Single-quoted scalars.
