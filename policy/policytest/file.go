@@ -3,7 +3,9 @@ package policytest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -93,7 +95,9 @@ func readFile(name string) (*File, []byte, error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	// An empty file (or only comments) is a file without cases, not a
+	// decoding error ("EOF").
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("%s", yamlMessage(err))
 	}
 	var root yaml.Node

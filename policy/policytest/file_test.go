@@ -20,6 +20,8 @@ func TestFileProblemMessages(t *testing.T) {
 		name, body string
 		want       string
 	}{
+		{"empty file", "", "no cases"},
+		{"only comments", "# to do\n", "no cases"},
 		{"null cases", inline + "cases:\n", "no cases"},
 		{"empty cases", inline + "cases: []\n", "no cases"},
 		{"unknown top-level key", "tests:\n  - trigger: {type: x}\n", "line 1: field tests not found"},
