@@ -100,6 +100,22 @@ func readFile(name string) (*File, []byte, error) {
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("%s", yamlMessage(err))
 	}
+	// Cases in a second document would never run, and the file would
+	// pass without them.
+	var more yaml.Node
+	switch err := dec.Decode(&more); {
+	case errors.Is(err, io.EOF):
+	case err == nil && (len(more.Content) == 0 || isNull(more.Content[0])):
+		// A trailing `---` starts an empty document.
+	case err != nil:
+		return nil, nil, fmt.Errorf("%s", yamlMessage(err))
+	default:
+		line := more.Line
+		if len(more.Content) > 0 {
+			line = more.Content[0].Line
+		}
+		return nil, nil, fmt.Errorf("line %d: a test file holds one YAML document; found another", line)
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err == nil {
 		setCaseLines(&root, f.Cases)
@@ -145,8 +161,10 @@ func setCaseLines(root *yaml.Node, cases []Case) {
 	}
 }
 
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
 func parseExpect(n *yaml.Node) ([]expectation, error) {
-	if n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+	if n.Kind == 0 || isNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {

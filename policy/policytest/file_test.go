@@ -49,6 +49,10 @@ func TestFileProblemMessages(t *testing.T) {
 			`line 3: case "a": expect: line 6: unknown action "cancelled" (want cancel, protect, held, planned or none)`},
 		{"expect a decision without action", inline + "cases:\n  - name: a\n    trigger: {type: x}\n    expect:\n      m-1: {policies: [p]}\n",
 			`line 3: case "a": expect: line 6: unknown action "" (want cancel, protect, held, planned or none)`},
+		{"two documents", inline + "cases:\n  - trigger: {type: x}\n---\ncases:\n  - trigger: {type: y}\n",
+			"line 5: a test file holds one YAML document; found another"},
+		{"a broken second document", inline + "cases:\n  - trigger: {type: x}\n---\ncases: [\n",
+			"line 5: did not find expected node content"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,5 +208,22 @@ func TestFindKeepsGivenFilesAndOrder(t *testing.T) {
 	want := []string{given, filepath.Join(a, "z_test.yaml")}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("Find = %v, %v; want %v", got, err, want)
+	}
+}
+
+// TestDocumentMarkers: `---` before the one document, and an empty one
+// after it (a trailing marker), are not a second document of cases.
+func TestDocumentMarkers(t *testing.T) {
+	for name, body := range map[string]string{
+		"leading":  "---\npolicies: []\ncases:\n  - trigger: {type: x}\n",
+		"trailing": "policies: []\ncases:\n  - trigger: {type: x}\n---\n",
+		"end":      "policies: []\ncases:\n  - trigger: {type: x}\n...\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			rs := RunFile(write(t, t.TempDir(), "m_test.yaml", body))
+			if len(rs) != 1 || !rs[0].Passed() || rs[0].Case != "case 1" {
+				t.Errorf("got %+v", rs)
+			}
+		})
 	}
 }
