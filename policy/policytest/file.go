@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -187,8 +188,8 @@ func parseExpect(n *yaml.Node) ([]expectation, error) {
 				Policies *[]string `yaml:"policies"`
 				Vetoed   *[]string `yaml:"vetoed"`
 			}
-			if err := decodeStrict(v, &spec); err != nil {
-				return nil, fmt.Errorf("line %d: %v", v.Line, err)
+			if err := decodeStrict(v, &spec, "action", "policies", "vetoed"); err != nil {
+				return nil, err
 			}
 			actionName = spec.Action
 			if spec.Policies != nil {
@@ -210,16 +211,16 @@ func parseExpect(n *yaml.Node) ([]expectation, error) {
 	return out, nil
 }
 
-// decodeStrict decodes a node rejecting unknown keys, which Node.Decode
-// does not do by itself.
-func decodeStrict(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+// decodeStrict decodes a mapping node rejecting keys other than known,
+// which Node.Decode does not do by itself. Node.Decode, unlike decoding a
+// re-marshalled copy, keeps the file's line numbers.
+func decodeStrict(n *yaml.Node, v any, known ...string) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(known, k.Value) {
+			return fmt.Errorf("line %d: field %s not found", k.Line, k.Value)
+		}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
+	if err := n.Decode(v); err != nil {
 		return fmt.Errorf("%s", yamlMessage(err))
 	}
 	return nil
