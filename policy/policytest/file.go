@@ -234,10 +234,32 @@ func yamlMessage(err error) string {
 	parts := strings.Split(msg, "\n  ")
 	for i, p := range parts {
 		if j := strings.Index(p, " in type "); j >= 0 {
-			parts[i] = p[:j]
+			p = p[:j]
 		}
+		if j := strings.LastIndex(p, " into "); j >= 0 && strings.HasPrefix(p, "line ") {
+			p = p[:j] + ", want " + yamlKind(p[j+len(" into "):])
+		}
+		parts[i] = p
 	}
 	return strings.Join(parts, "; ")
+}
+
+// yamlKind names the YAML a Go type decodes from.
+func yamlKind(goType string) string {
+	t := strings.TrimLeft(goType, "*")
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["), strings.HasPrefix(t, "policytest."):
+		return "a mapping"
+	case t == "time.Time":
+		return "a timestamp"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	}
+	return "a string"
 }
 
 func sorted(s []string) []string {

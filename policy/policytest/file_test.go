@@ -54,7 +54,14 @@ func TestFileProblemMessages(t *testing.T) {
 		{"expect a decision with an unknown key on its own line", inline + "cases:\n  - name: a\n    trigger: {type: x}\n    expect:\n      m-1:\n        action: cancel\n        vetoes: [p]\n",
 			`line 3: case "a": expect: line 8: field vetoes not found`},
 		{"expect policies not a list", inline + "cases:\n  - name: a\n    trigger: {type: x}\n    expect:\n      m-1:\n        action: cancel\n        policies: p\n",
-			`line 3: case "a": expect: line 8: cannot unmarshal !!str ` + "`p`" + ` into []string`},
+			`line 3: case "a": expect: line 8: cannot unmarshal !!str ` + "`p`" + `, want a list`},
+		{"a list at the top", "- a\n- b\n", "line 1: cannot unmarshal !!seq, want a mapping"},
+		{"copies not a list", inline + "cases:\n  - trigger: {type: x}\n    copies: 3\n", "line 4: cannot unmarshal !!int `3`, want a list"},
+		{"a copy not a mapping", inline + "cases:\n  - trigger: {type: x}\n    copies: [m-1]\n", "line 4: cannot unmarshal !!str `m-1`, want a mapping"},
+		{"progress not a number", inline + "cases:\n  - trigger: {type: x}\n    copies: [{image_id: m, region: r, progress: half}]\n", "line 4: cannot unmarshal !!str `half`, want a number"},
+		{"errors not a number, fired not a list", inline + "cases:\n  - trigger: {type: x}\n    errors: some\n    fired: p\n",
+			"line 4: cannot unmarshal !!str `some`, want a number; line 5: cannot unmarshal !!str `p`, want a list"},
+		{"tags not a mapping", inline + "cases:\n  - trigger: {type: x}\n    copies: [{image_id: m, region: r, tags: [a]}]\n", "line 4: cannot unmarshal !!seq, want a mapping"},
 		{"two documents", inline + "cases:\n  - trigger: {type: x}\n---\ncases:\n  - trigger: {type: y}\n",
 			"line 5: a test file holds one YAML document; found another"},
 		{"a broken second document", inline + "cases:\n  - trigger: {type: x}\n---\ncases: [\n",
@@ -83,7 +90,6 @@ func TestFileProblemsFromYAML(t *testing.T) {
 		contains   []string
 	}{
 		{"syntax error", "cases:\n  - name: a\n    trigger: {type: x\n", "line ", []string{"did not find expected ',' or '}'"}},
-		{"errors not a number", "cases:\n  - trigger: {type: x}\n    errors: some\n", "line 3: ", []string{"cannot unmarshal !!str `some`"}},
 		{"bad now", "cases:\n  - trigger: {type: x}\n    now: yesterday\n", "", []string{`"yesterday"`}},
 	}
 	for _, tt := range tests {
