@@ -87,3 +87,11 @@ func rejectedMsgID(subject string, data []byte) string {
 	sum := sha256.Sum256(append([]byte(subject+"\x00"), data...))
 	return "rejected:" + hex.EncodeToString(sum[:12])
 }
+
+// reconcileLeaseKey is the leases bucket key a replica creates to list
+// region: "reconcile.<region>".
+func reconcileLeaseKey(region string) string { return "reconcile." + region }
+
+// listedKey is the leases bucket key recording region's last complete
+// listing and last listing error: "listed.<region>".
+func listedKey(region string) string { return "listed." + region }
