@@ -43,11 +43,14 @@ type storedCopy struct {
 	JudgePending bool `json:"judge_pending,omitempty"`
 }
 
-// since is when the copy is known to have existed: the earlier of its
-// start and its first observation. A start in the future (a producer's
-// bad clock, year 9999) counts only from the observation.
-func (s storedCopy) since() time.Time {
+// since is when the copy is known to have existed, as seen at now: the
+// earlier of its start and its first observation. A start in the future
+// (a producer's bad clock, year 9999) counts only from the observation,
+// or, in a value written before SeenAt existed, not at all.
+func (s storedCopy) since(now time.Time) time.Time {
 	switch {
+	case s.SeenAt.IsZero() && s.StartedAt.After(now):
+		return time.Time{}
 	case s.SeenAt.IsZero():
 		return s.StartedAt
 	case s.StartedAt.IsZero() || s.StartedAt.After(s.SeenAt):

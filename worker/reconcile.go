@@ -118,7 +118,7 @@ func (i *inventory) removeUnlisted(ctx context.Context, key string, start time.T
 	if err != nil {
 		return err
 	}
-	if decodeStored(val).since().After(start.Add(-graceNew)) {
+	if decodeStored(val).since(start).After(start.Add(-graceNew)) {
 		return nil
 	}
 	return i.removeCopy(ctx, key)
