@@ -1,8 +1,10 @@
 package bus
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
@@ -19,6 +21,10 @@ type ConnConfig struct {
 	// OnEvent, if set, is told about disconnects, reconnects, async errors
 	// and the final close ("disconnected", "reconnected", "async_error", "closed").
 	OnEvent func(event string, err error)
+	// RetryFor keeps trying the first connect for this long, with backoff,
+	// while the servers cannot be reached (a pod started before NATS). A
+	// refused credential is not retried. Zero: one try.
+	RetryFor time.Duration
 }
 
 // Auth holds the credentials the nats CLI also reads from the environment.
@@ -68,10 +74,11 @@ func (a Auth) Options() ([]nats.Option, error) {
 	return opts, nil
 }
 
-// Connect dials NATS and keeps reconnecting forever, with jitter, so a
-// NATS restart pauses the worker instead of ending it. The first connect
-// must succeed: a worker that never saw its server is misconfigured.
-func Connect(cfg ConnConfig) (*nats.Conn, error) {
+// Connect dials NATS and, once connected, keeps reconnecting forever, with
+// jitter, so a NATS restart pauses the worker instead of ending it. The
+// first connect is tried for cfg.RetryFor: a worker that never reaches its
+// server in that time is misconfigured, and says which URL it tried.
+func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
 	if strings.TrimSpace(cfg.URL) == "" {
 		return nil, errors.New("connect nats: empty url")
 	}
@@ -93,15 +100,45 @@ func Connect(cfg ConnConfig) (*nats.Conn, error) {
 		nats.ClosedHandler(func(*nats.Conn) { event("closed", nil) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { event("async_error", err) }),
 	)
-	nc, err := nats.Connect(cfg.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", redactURL(cfg.URL), err)
+	start := time.Now()
+	wait := 200 * time.Millisecond
+	for {
+		nc, err := nats.Connect(cfg.URL, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		err = fmt.Errorf("connect nats %s: %w", RedactURL(cfg.URL), err)
+		left := cfg.RetryFor - time.Since(start)
+		if refused(err) || left <= 0 {
+			if cfg.RetryFor > 0 && !refused(err) {
+				err = fmt.Errorf("%w (gave up after %v)", err, time.Since(start).Round(100*time.Millisecond))
+			}
+			return nil, err
+		}
+		event("connect_failed", err)
+		t := time.NewTimer(min(wait/2+rand.N(wait/2+1), left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (stopped: %w)", err, context.Cause(ctx))
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
-	return nc, nil
 }
 
-// redactURL hides passwords in nats://user:pass@host URLs.
-func redactURL(u string) string {
+// refused reports an answer that waiting will not change: the server was
+// reached and said no (credentials, TLS).
+func refused(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) ||
+		errors.Is(err, nats.ErrSecureConnRequired) || errors.Is(err, nats.ErrSecureConnWanted) ||
+		errors.Is(err, nats.ErrNkeysNotSupported) || strings.Contains(err.Error(), "x509:") ||
+		strings.Contains(strings.ToLower(err.Error()), "authorization violation")
+}
+
+// RedactURL hides passwords in nats://user:pass@host URLs.
+func RedactURL(u string) string {
 	parts := strings.Split(u, ",")
 	for i, p := range parts {
 		if at := strings.LastIndex(p, "@"); at >= 0 {

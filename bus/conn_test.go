@@ -1,6 +1,11 @@
 package bus_test
 
 import (
+	"fmt"
+	"net"
+
+	"github.com/nats-io/nats-server/v2/server"
+
 	"strings"
 	"sync"
 	"testing"
@@ -64,7 +69,7 @@ func TestAuthFromEnv(t *testing.T) {
 				t.Errorf("Options() made %d options, want %d", len(opts), tt.opts)
 			}
 			if tt.wantErr != "" {
-				if _, err := bus.Connect(bus.ConnConfig{URL: "nats://127.0.0.1:1", Auth: a}); err == nil {
+				if _, err := bus.Connect(t.Context(), bus.ConnConfig{URL: "nats://127.0.0.1:1", Auth: a}); err == nil {
 					t.Error("Connect accepted credentials Options refuses")
 				}
 			}
@@ -75,12 +80,12 @@ func TestAuthFromEnv(t *testing.T) {
 func TestConnect(t *testing.T) {
 	t.Parallel()
 	t.Run("empty url", func(t *testing.T) {
-		if _, err := bus.Connect(bus.ConnConfig{URL: "  "}); err == nil {
+		if _, err := bus.Connect(t.Context(), bus.ConnConfig{URL: "  "}); err == nil {
 			t.Error("Connect with an empty url succeeded")
 		}
 	})
 	t.Run("the error hides the password", func(t *testing.T) {
-		_, err := bus.Connect(bus.ConnConfig{URL: "nats://alice:s3cret@127.0.0.1:1"})
+		_, err := bus.Connect(t.Context(), bus.ConnConfig{URL: "nats://alice:s3cret@127.0.0.1:1"})
 		if err == nil {
 			t.Fatal("Connect to a closed port succeeded")
 		}
@@ -88,11 +93,59 @@ func TestConnect(t *testing.T) {
 			t.Errorf("error = %q, want the url with its password hidden", err)
 		}
 	})
+	t.Run("gives up after RetryFor, naming the url", func(t *testing.T) {
+		var tries int
+		start := time.Now()
+		_, err := bus.Connect(t.Context(), bus.ConnConfig{URL: "nats://127.0.0.1:1", RetryFor: time.Second,
+			OnEvent: func(ev string, _ error) {
+				if ev == "connect_failed" {
+					tries++
+				}
+			}})
+		if err == nil || !strings.Contains(err.Error(), "connect nats nats://127.0.0.1:1: ") || !strings.Contains(err.Error(), "gave up after") {
+			t.Fatalf("error = %v, want the url and how long it tried", err)
+		}
+		if tries < 2 || time.Since(start) < 500*time.Millisecond {
+			t.Errorf("%d failed tries in %v, want several within the second", tries, time.Since(start))
+		}
+	})
+	t.Run("retries until the server is up", func(t *testing.T) {
+		dir, port := t.TempDir(), freePort(t)
+		started := make(chan *server.Server, 1)
+		go func() {
+			time.Sleep(700 * time.Millisecond) // the pod started before NATS
+			s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: dir, Port: port})
+			if err != nil {
+				t.Error(err)
+			}
+			started <- s
+		}()
+		nc, err := bus.Connect(t.Context(), bus.ConnConfig{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), RetryFor: 30 * time.Second})
+		if s := <-started; s != nil {
+			defer func() { s.Shutdown(); s.WaitForShutdown() }()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+	})
+	t.Run("a refused credential is not retried", func(t *testing.T) {
+		s := natstest.StartWith(t, func(o *server.Options) { o.Username, o.Password = "worker", "right" })
+		start := time.Now()
+		_, err := bus.Connect(t.Context(), bus.ConnConfig{URL: s.ClientURL(), RetryFor: time.Minute,
+			Auth: bus.Auth{User: "worker", Password: "wrong"}})
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+			t.Fatalf("error = %v, want the server's authorization violation", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("gave up after %v: a refused credential was retried", d)
+		}
+	})
 	t.Run("events", func(t *testing.T) {
 		s := natstest.Start(t)
 		var mu sync.Mutex
 		var events []string
-		nc, err := bus.Connect(bus.ConnConfig{URL: s.ClientURL(), Name: "copyguard test", OnEvent: func(ev string, _ error) {
+		nc, err := bus.Connect(t.Context(), bus.ConnConfig{URL: s.ClientURL(), Name: "copyguard test", OnEvent: func(ev string, _ error) {
 			mu.Lock()
 			events = append(events, ev)
 			mu.Unlock()
@@ -136,4 +189,14 @@ func TestStartEmbedded(t *testing.T) {
 	if len(logged) == 0 {
 		t.Error("Logf was given nothing")
 	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

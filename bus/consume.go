@@ -20,9 +20,15 @@ type Handler func(ctx context.Context, m worker.Msg) worker.Verdict
 // ConsumeConfig tunes one consumer loop.
 type ConsumeConfig struct {
 	Name    string // for logs
-	Workers int    // handlers at once; also the client-side prefetch
+	Workers int    // handlers at once
+	// Prefetch is how many messages the client pulls ahead of the
+	// handlers (default Workers). A prefetched message's AckWait is
+	// already running but nobody heartbeats it yet (nats.md §2 pitfall):
+	// keep it small where handlers are slow, or live replicas' messages
+	// are handed to another replica while they wait.
+	Prefetch int
 	// Heartbeat is how often a running handler tells the server the message
-	// is in progress. Zero: a third of the consumer's AckWait (10s for
+	// is in progress. Zero: a fifth of the consumer's AckWait (1s for
 	// DefaultAckWait). Keep it well under AckWait.
 	Heartbeat time.Duration
 	Logger    *zap.Logger
@@ -56,9 +62,10 @@ func Consume(cons jetstream.Consumer, cfg ConsumeConfig, h Handler) (*Consumptio
 	if log == nil {
 		log = zap.NewNop()
 	}
-	// Prefetch no more than the handlers can take: a prefetched message's
-	// AckWait is already running (nats.md §2 pitfall).
-	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Workers),
+	if cfg.Prefetch <= 0 || cfg.Prefetch > cfg.Workers {
+		cfg.Prefetch = cfg.Workers
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Prefetch),
 		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return nil, err
@@ -111,7 +118,6 @@ func (c *Consumption) run(hctx context.Context, it jetstream.MessagesContext, cf
 	for range cfg.Workers {
 		wg.Go(func() {
 			for m := range msgs {
-				hb.add(m)
 				handle(hctx, m, h, log)
 				hb.remove(m)
 			}
@@ -134,6 +140,9 @@ func (c *Consumption) run(hctx context.Context, it jetstream.MessagesContext, cf
 			log.Warn("consumer", zap.String("consumer", cfg.Name), zap.Error(err))
 			continue
 		}
+		// Heartbeat from here, not from the handler: the message may wait
+		// for a free handler, and its AckWait runs meanwhile.
+		hb.add(m)
 		msgs <- m
 	}
 	close(msgs)

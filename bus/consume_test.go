@@ -178,7 +178,7 @@ func TestConsumeHeartbeat(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
 		heartbeat time.Duration
-	}{{"set", 200 * time.Millisecond}, {"a third of AckWait", 0}} {
+	}{{"set", 200 * time.Millisecond}, {"a fifth of AckWait", 0}} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			testConsumeHeartbeat(t, tt.heartbeat)

@@ -10,13 +10,14 @@ import "time"
 const (
 	// DefaultAckWait is how long the server waits for a message to be
 	// settled (or marked in progress) before it hands it to another
-	// replica: the longest a message held by a dead worker waits.
-	DefaultAckWait = 30 * time.Second
+	// replica: the longest a message held by a dead worker waits, and so
+	// the takeover time (--takeover-after, SPEC §10).
+	DefaultAckWait = 5 * time.Second
 
 	// heartbeatsPerAckWait is how many times per AckWait a running handler
-	// tells the server its message is in progress, so that one late or
-	// lost heartbeat does not cost a redelivery.
-	heartbeatsPerAckWait = 3
+	// tells the server its message is in progress, so that a late or lost
+	// heartbeat or two do not cost a redelivery: every second for 5s.
+	heartbeatsPerAckWait = 5
 
 	// pullExpiry is how long one pull request waits on the server (nats.go
 	// default: 30s). Short, so a consumer that vanished while no pull
@@ -34,21 +35,22 @@ const (
 )
 
 // heartbeatFor is how often a handler's message is marked in progress on
-// a consumer with the given AckWait: a third of it, 10s for the default.
+// a consumer with the given AckWait: a fifth of it, 1s for the default.
 func heartbeatFor(ackWait time.Duration) time.Duration {
 	return ackWait / heartbeatsPerAckWait
 }
 
 // Bucket settings that are not knobs.
 const (
-	// claimHistory, copyHistory and conditionHistory keep only the latest
-	// value: the worker reads state, not its history.
-	claimHistory, copyHistory, conditionHistory = 1, 1, 1
+	// claimHistory, copyHistory, conditionHistory, limitHistory and
+	// leaseHistory keep only the latest value: the worker reads state, not
+	// its history.
+	claimHistory, copyHistory, conditionHistory, limitHistory, leaseHistory = 1, 1, 1, 1, 1
 	// controlHistory keeps the last few pause/resume changes for operators.
 	controlHistory = 5
-	// conditionMarkerTTL: conditions expire with a per-key TTL
-	// (active_for), which needs limit markers on the bucket.
-	conditionMarkerTTL = time.Minute
+	// markerTTL: conditions (active_for) and leases expire with a per-key
+	// TTL, which needs limit markers on the bucket.
+	markerTTL = time.Minute
 )
 
 // DefaultTopology is what copyguard run uses unless configured.

@@ -15,8 +15,8 @@ func TestDefaults(t *testing.T) {
 		name      string
 		got, want time.Duration
 	}{
-		{"AckWait", d.AckWait, 30 * time.Second},
-		{"handler heartbeat (AckWait/3)", bus.HeartbeatFor(d.AckWait), 10 * time.Second},
+		{"AckWait (the takeover time)", d.AckWait, 5 * time.Second},
+		{"handler heartbeat (AckWait/5)", bus.HeartbeatFor(d.AckWait), time.Second},
 		{"pull expiry", bus.PullExpiry, 10 * time.Second},
 		{"pull heartbeat (expiry/2)", bus.PullHeartbeat, 5 * time.Second},
 		{"event max age", d.EventMaxAge, 7 * 24 * time.Hour},
@@ -30,7 +30,7 @@ func TestDefaults(t *testing.T) {
 	if d.Replicas != 1 || d.MaxPending != 1_000_000 || d.MaxAckPending != 1024 {
 		t.Errorf("replicas %d, max pending %d, max ack pending %d; want 1, 1000000, 1024", d.Replicas, d.MaxPending, d.MaxAckPending)
 	}
-	if bus.HeartbeatFor(time.Second) != time.Second/3 {
-		t.Errorf("HeartbeatFor(1s) = %v, want a third", bus.HeartbeatFor(time.Second))
+	if bus.HeartbeatFor(time.Second) != time.Second/5 {
+		t.Errorf("HeartbeatFor(1s) = %v, want a fifth", bus.HeartbeatFor(time.Second))
 	}
 }

@@ -1,8 +1,5 @@
 package bus
 
-// RedactURL exposes redactURL to the external tests.
-var RedactURL = redactURL
-
 // The settings derived in defaults.go, for TestDefaults.
 var HeartbeatFor = heartbeatFor
 

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ type Names struct {
 	TriggerStream, InventoryStream, JobStream, EventStream       string
 	TriggerConsumer, InventoryConsumer, JobConsumer              string
 	ClaimBucket, InventoryBucket, ConditionBucket, ControlBucket string
+	LimitBucket, LeaseBucket                                     string
 }
 
 // NamesFor derives every name from the subject prefix ("copyguard").
@@ -37,6 +37,8 @@ func NamesFor(prefix string) Names {
 		InventoryBucket:   up + "_copies",
 		ConditionBucket:   up + "_conditions",
 		ControlBucket:     up + "_control",
+		LimitBucket:       up + "_limits",
+		LeaseBucket:       up + "_leases",
 	}
 }
 
@@ -58,6 +60,11 @@ type TopologyConfig struct {
 	MaxPending    int64         // cap on unprocessed triggers / jobs; publishers fail beyond it
 	AckWait       time.Duration
 	MaxAckPending int
+	// Update applies these settings to objects that exist with others;
+	// without it Setup refuses to start on a mismatch.
+	Update bool
+	// Logf, if set, is told what Update changed.
+	Logf func(format string, args ...any)
 }
 
 // Topology is the set of JetStream objects the worker uses.
@@ -65,11 +72,24 @@ type Topology struct {
 	Names                               Names
 	Triggers, Inventory, Jobs, Events   jetstream.Stream
 	Claims, Copies, Conditions, Control jetstream.KeyValue
+	Limits, Leases                      jetstream.KeyValue
 }
 
-// Setup creates or updates every stream, consumer and bucket. Several
-// replicas may call it at once: create-or-update is idempotent.
+// Setup makes sure every stream, consumer and bucket exists with c's
+// settings. Several replicas may call it at once against a fresh cluster:
+// an object another replica is creating is read back (ensure.go). An
+// object that exists with other settings is left alone and reported
+// (*MismatchError), unless c.Update says to apply this replica's settings.
 func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfig) (*Topology, error) {
+	logf := c.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	stream := func(dst *jetstream.Stream, cfg jetstream.StreamConfig) error {
+		s, err := ensureStream(ctx, js, cfg, c.Update, logf)
+		*dst = s
+		return err
+	}
 	work := func(name string, subjects ...string) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name: name, Subjects: subjects,
@@ -84,17 +104,16 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 		}
 	}
 	t := &Topology{Names: n}
-	var err error
-	if t.Triggers, err = ensureStream(ctx, js, work(n.TriggerStream, n.subjects().Triggers())); err != nil {
+	if err := stream(&t.Triggers, work(n.TriggerStream, n.subjects().Triggers())); err != nil {
 		return nil, err
 	}
-	if t.Inventory, err = ensureStream(ctx, js, work(n.InventoryStream, n.subjects().Copies())); err != nil {
+	if err := stream(&t.Inventory, work(n.InventoryStream, n.subjects().Copies())); err != nil {
 		return nil, err
 	}
-	if t.Jobs, err = ensureStream(ctx, js, work(n.JobStream, n.subjects().Jobs())); err != nil {
+	if err := stream(&t.Jobs, work(n.JobStream, n.subjects().Jobs())); err != nil {
 		return nil, err
 	}
-	if t.Events, err = ensureStream(ctx, js, jetstream.StreamConfig{
+	if err := stream(&t.Events, jetstream.StreamConfig{
 		Name:       n.EventStream,
 		Subjects:   []string{n.DecisionSubject(), n.subjects().Results(), n.RejectedSubject()},
 		Retention:  jetstream.LimitsPolicy,
@@ -109,45 +128,37 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 		stream jetstream.Stream
 		name   string
 	}{{t.Triggers, n.TriggerConsumer}, {t.Inventory, n.InventoryConsumer}, {t.Jobs, n.JobConsumer}} {
-		if _, err := s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		if _, err := ensureConsumer(ctx, s.stream, jetstream.ConsumerConfig{
 			Durable:       s.name,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       c.AckWait,
 			MaxDeliver:    maxDeliver,
 			MaxAckPending: c.MaxAckPending,
-		}); err != nil {
-			return nil, fmt.Errorf("create consumer %s on %s: %w", s.name, s.stream.CachedInfo().Config.Name, err)
+		}, c.Update, logf); err != nil {
+			return nil, err
 		}
 	}
-	kv := func(bucket, what string, history uint8, ttl, markerTTL time.Duration) (jetstream.KeyValue, error) {
-		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: bucket, Description: what, History: history, TTL: ttl,
-			Storage: jetstream.FileStorage, Replicas: c.Replicas, LimitMarkerTTL: markerTTL,
-		})
+	for _, b := range []struct {
+		dst            *jetstream.KeyValue
+		bucket, what   string
+		history        uint8
+		ttl, markerTTL time.Duration
+	}{
+		{&t.Claims, n.ClaimBucket, "copyguard: one claim per decided copy", claimHistory, c.ClaimTTL, 0},
+		{&t.Copies, n.InventoryBucket, "copyguard: in-flight copies", copyHistory, 0, 0},
+		{&t.Conditions, n.ConditionBucket, "copyguard: active conditions", conditionHistory, 0, markerTTL},
+		{&t.Control, n.ControlBucket, "copyguard: pause switch", controlHistory, 0, 0},
+		{&t.Limits, n.LimitBucket, "copyguard: the fleet's API budget per region", limitHistory, 0, 0},
+		{&t.Leases, n.LeaseBucket, "copyguard: leases and listing records", leaseHistory, 0, markerTTL},
+	} {
+		kv, err := ensureBucket(ctx, js, jetstream.KeyValueConfig{
+			Bucket: b.bucket, Description: b.what, History: b.history, TTL: b.ttl,
+			Storage: jetstream.FileStorage, Replicas: c.Replicas, LimitMarkerTTL: b.markerTTL,
+		}, c.Update, logf)
 		if err != nil {
-			return nil, fmt.Errorf("create kv bucket %s: %w", bucket, err)
+			return nil, err
 		}
-		return b, nil
-	}
-	if t.Claims, err = kv(n.ClaimBucket, "copyguard: one claim per decided copy", claimHistory, c.ClaimTTL, 0); err != nil {
-		return nil, err
-	}
-	if t.Copies, err = kv(n.InventoryBucket, "copyguard: in-flight copies", copyHistory, 0, 0); err != nil {
-		return nil, err
-	}
-	if t.Conditions, err = kv(n.ConditionBucket, "copyguard: active conditions", conditionHistory, 0, conditionMarkerTTL); err != nil {
-		return nil, err
-	}
-	if t.Control, err = kv(n.ControlBucket, "copyguard: pause switch", controlHistory, 0, 0); err != nil {
-		return nil, err
+		*b.dst = kv
 	}
 	return t, nil
-}
-
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create stream %s: %w", cfg.Name, err)
-	}
-	return s, nil
 }

@@ -1,6 +1,8 @@
 package bus_test
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -92,6 +94,8 @@ func checkTopology(t *testing.T, js jetstream.JetStream, prefix string, cfg bus.
 		{n.InventoryBucket, 0, false, 1},
 		{n.ConditionBucket, 0, true, 1},
 		{n.ControlBucket, 0, false, 5},
+		{n.LimitBucket, 0, false, 1},
+		{n.LeaseBucket, 0, true, 1},
 	} {
 		kv, err := js.KeyValue(ctx, b.name)
 		if err != nil {
@@ -152,11 +156,41 @@ func TestSetupIdempotent(t *testing.T) {
 		}
 	})
 
-	t.Run("a changed setting is applied", func(t *testing.T) {
+	t.Run("a changed setting is refused, and applied with Update", func(t *testing.T) {
 		changed := cfg
 		changed.AckWait = 7 * time.Second
 		changed.MaxAckPending = 16
+		_, err := bus.Setup(ctxT(t), js, bus.NamesFor("copyguard"), changed)
+		var mm *bus.MismatchError
+		if !errors.As(err, &mm) {
+			t.Fatalf("Setup with other consumer settings: %v, want a *bus.MismatchError", err)
+		}
+		want := "consumer COPYGUARD_TRIGGERS/triggers differs from this replica's settings: ack_wait is 5s in NATS, 7s here; " +
+			"max_ack_pending is 1024 in NATS, 16 here (--update-topology applies this replica's settings)"
+		if err.Error() != want {
+			t.Errorf("error:\n%s\nwant\n%s", err, want)
+		}
+		checkTopology(t, js, "copyguard", cfg) // nothing changed
+
+		var logged []string
+		changed.Update = true
+		changed.Logf = func(f string, args ...any) { logged = append(logged, fmt.Sprintf(f, args...)) }
 		setup(t, js, "copyguard", &changed)
 		checkTopology(t, js, "copyguard", changed)
+		if len(logged) != 6 || logged[0] != "consumer COPYGUARD_TRIGGERS/triggers updated: ack_wait 5s -> 7s" {
+			t.Errorf("logged %q, want two changes for each of three consumers", logged)
+		}
+	})
+
+	t.Run("replicas are never changed silently", func(t *testing.T) {
+		// A single server cannot hold R3; a smaller dedup window stands in
+		// for any stream setting.
+		changed := cfg
+		changed.DedupWindow = time.Minute
+		_, err := bus.Setup(ctxT(t), js, bus.NamesFor("copyguard"), changed)
+		want := "stream COPYGUARD_TRIGGERS differs from this replica's settings: duplicate_window is 10m0s in NATS, 1m0s here (--update-topology applies this replica's settings)"
+		if err == nil || err.Error() != want {
+			t.Errorf("error:\n%v\nwant\n%s", err, want)
+		}
 	})
 }

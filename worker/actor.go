@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,33 +13,18 @@ import (
 	"github.com/copyguard/copyguard/event"
 )
 
-// actor cancels claimed copies, one job at a time per handler: rate limit,
-// call, classify, retry (retry.go), then the result into the claim, out
-// as an event, and the copy out of the inventory. Its state of its own is
-// the per-region rate limiters.
+// actor cancels claimed copies, one job at a time per handler: rate limit
+// (the fleet's budget, limiter.go), call, classify, retry (retry.go), then
+// the result into the claim, out as an event, and the copy out of the
+// inventory. It keeps no state of its own: claims and budgets are in KV.
 type actor struct {
 	*base
 	inv    *inventory
 	claims claimStore
-
-	mu       sync.Mutex // guards limiters
-	limiters map[string]*limiter
 }
 
 func newActor(b *base, inv *inventory) *actor {
-	return &actor{base: b, inv: inv, claims: claimStore{kv: b.cfg.Claims, now: b.cfg.Now}, limiters: map[string]*limiter{}}
-}
-
-// limiter returns region's rate limiter, made on first use.
-func (a *actor) limiter(region string) *limiter {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	l, ok := a.limiters[region]
-	if !ok {
-		l = newLimiter(a.cfg.QPS, a.cfg.Burst, a.cfg.Now)
-		a.limiters[region] = l
-	}
-	return l
+	return &actor{base: b, inv: inv, claims: claimStore{kv: b.cfg.Claims, now: b.cfg.Now}}
 }
 
 // HandleJob cancels one claimed copy: rate limit, call, classify, retry
@@ -72,8 +56,10 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 			return a.claimLost(log, m, err)
 		}
 	}
-	start := a.cfg.Now()
-	lim := a.limiter(j.Copy.Region)
+	// spent is the time this delivery spent on failed calls and backoff:
+	// waiting in the region's queue for a call slot is not a failure.
+	var spent time.Duration
+	lim := a.limits.get(apiCancel, j.Copy.Region)
 	for {
 		if c.State == stateDone {
 			return a.finish(ctx, log, m, key, c)
@@ -86,7 +72,10 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 			return a.holdPaused(ctx, log, m, key, j.Copy, c, p)
 		}
 		if err := lim.Wait(ctx); err != nil {
-			return nak(0, "shutting down")
+			if ctx.Err() != nil {
+				return nak(0, "shutting down")
+			}
+			return retryLater(log, m, "wait for the region's call budget", err)
 		}
 		unknown := c.Unknown || c.State == stateCalling
 		c.State, c.Attempts, c.Owner, c.Unknown = stateCalling, c.Attempts+1, a.cfg.Instance, unknown
@@ -108,15 +97,17 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		if c.Attempts == 1 {
 			a.m.ToCallSeconds.Observe(a.cfg.Now().Sub(c.DecidedAt).Seconds())
 		}
+		callStart := a.cfg.Now()
 		reqID, callErr := a.call(ctx, j.Copy)
-		next := a.cfg.Retry.afterCall(callErr, unknown, c.Attempts, a.cfg.Now().Sub(start))
+		took := a.cfg.Now().Sub(callStart)
+		a.health.record(apiCancel, j.Copy.Region, callErr, a.cfg.Now())
+		next := a.cfg.Retry.afterCall(callErr, unknown, c.Failures, spent+took)
 		code := errorCode(callErr)
 		a.m.CancelCalls.WithLabelValues(j.Copy.Region, code).Inc()
-		switch {
-		case next.class == cloud.ClassNone:
-			lim.Succeeded()
-		case next.class == cloud.ClassRetryable && errors.Is(callErr, cloud.ErrThrottled):
-			lim.Throttled()
+		a.adjust(ctx, log, lim, next)
+		if next.failure {
+			c.Failures++
+			spent += took + next.delay
 		}
 		c.Unknown = next.unknown
 		if next.retry {
@@ -136,6 +127,22 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 			return retryLater(log, m, "save claim", err)
 		}
 		return a.finish(ctx, log, m, key, c)
+	}
+}
+
+// adjust tells the region's budget how the call went: Throttling slows
+// the whole fleet, a success lets it speed up again. A budget that cannot
+// be written keeps its rate; the next call tries again.
+func (a *actor) adjust(ctx context.Context, log *zap.Logger, lim *limiter, next step) {
+	var err error
+	switch {
+	case next.throttled:
+		err = lim.Throttled(ctx)
+	case next.class == cloud.ClassNone:
+		err = lim.Succeeded(ctx)
+	}
+	if err != nil {
+		log.Warn("update the region's call budget", zap.Error(err))
 	}
 }
 

@@ -61,14 +61,26 @@ func TestHandleJob(t *testing.T) {
 		{
 			name: "throttled then success", errs: []error{errThrottled, nil}, verdict: Ack, calls: 2, outcome: "cancelled", copyGone: true,
 			check: func(t *testing.T, r *rig, _ Verdict) {
-				if got := r.w.actor.limiter("cn-hangzhou").Rate(); got >= 1000 {
+				if got := r.w.actor.limits.get(apiCancel, "cn-hangzhou").Rate(); got >= 1000 {
 					t.Errorf("limiter rate = %v after Throttling, want it lowered from 1000", got)
 				}
-				if got := r.w.actor.limiter("cn-beijing").Rate(); got != 1000 {
+				if got := r.w.actor.limits.get(apiCancel, "cn-beijing").Rate(); got != 1000 {
 					t.Errorf("another region's rate = %v, want 1000 untouched", got)
 				}
 				if c, _ := r.claim(t, key); c.Attempts != 2 || c.Result.Attempts != 2 {
 					t.Errorf("attempts = %d (result %d), want 2", c.Attempts, c.Result.Attempts)
+				}
+			},
+		},
+		{
+			// MaxAttempts is 5: throttling answered eight times in a row
+			// uses none of them, since it is the limiter's signal.
+			name: "throttled more often than the attempts allow, then success",
+			errs: []error{errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, nil},
+			verdict: Ack, calls: 9, outcome: "cancelled", copyGone: true,
+			check: func(t *testing.T, r *rig, _ Verdict) {
+				if c, _ := r.claim(t, key); c.Attempts != 9 || c.Failures != 0 {
+					t.Errorf("attempts %d failures %d, want 9 calls and no failure", c.Attempts, c.Failures)
 				}
 			},
 		},

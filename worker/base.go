@@ -19,6 +19,8 @@ type base struct {
 	subjects event.Subjects
 	log      *zap.Logger
 	m        *Metrics
+	limits   *limiters
+	health   *health
 }
 
 // publishResult publishes one copy's result under its deterministic id.

@@ -21,7 +21,10 @@ type claim struct {
 	ImageID  string     `json:"image_id"`
 	Region   string     `json:"region"`
 	State    claimState `json:"state"`
-	Attempts int        `json:"attempts"`
+	Attempts int        `json:"attempts"` // calls made
+	// Failures counts the calls that failed retryably other than by
+	// Throttling; it is what MaxAttempts bounds.
+	Failures int `json:"failures,omitempty"`
 	// Unknown: an earlier call may have cancelled the copy (it timed out,
 	// the connection dropped, a 5xx), so NotFound now means cancelled.
 	Unknown   bool          `json:"unknown,omitempty"`

@@ -19,8 +19,9 @@ type Config struct {
 	Lister    Lister // nil: no DescribeImages reconcile
 	Publisher Publisher
 	// Claims holds one claim per decided copy, Copies the shared inventory,
-	// Conditions the active conditions (needs per-key TTL).
-	Claims, Copies, Conditions KV
+	// Conditions the active conditions (needs per-key TTL), Limits the
+	// fleet's API budget per region (limiter.go).
+	Claims, Copies, Conditions, Limits KV
 
 	Prefix      string // subject prefix, "copyguard"
 	Instance    string // this replica's name in results
@@ -28,7 +29,7 @@ type Config struct {
 	DryRun      bool
 	MaxBodySize int // bytes; 0 = 64 KiB
 
-	QPS         float64 // CancelCopyImage calls per second per region
+	QPS         float64 // API calls per second per region, for the whole fleet
 	Burst       int
 	Retry       RetryPolicy
 	CallTimeout time.Duration // one CancelCopyImage call
@@ -57,8 +58,8 @@ func (c *Config) validate() error {
 	if c.Publisher == nil {
 		errs = append(errs, errors.New("publisher: nil"))
 	}
-	if c.Claims == nil || c.Copies == nil || c.Conditions == nil {
-		errs = append(errs, errors.New("kv buckets: claims, copies and conditions are required"))
+	if c.Claims == nil || c.Copies == nil || c.Conditions == nil || c.Limits == nil {
+		errs = append(errs, errors.New("kv buckets: claims, copies, conditions and limits are required"))
 	}
 	if c.QPS < 0 {
 		errs = append(errs, fmt.Errorf("qps: %v is negative", c.QPS))
@@ -66,28 +67,40 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultConfig holds the defaults of every knob that has one; New uses
+// them for zero fields, and internal/app builds copyguard run's defaults
+// from them, so each is written once.
+func DefaultConfig() Config {
+	return Config{
+		Prefix: "copyguard", Instance: "copyguard", MaxBodySize: 64 << 10,
+		QPS: 10, Burst: 1, Retry: DefaultRetry(), CallTimeout: 10 * time.Second,
+		ReconcileEvery: time.Minute,
+	}
+}
+
 func (c *Config) defaults() {
+	d := DefaultConfig()
 	if c.Prefix == "" {
-		c.Prefix = "copyguard"
+		c.Prefix = d.Prefix
 	}
 	if c.Instance == "" {
-		c.Instance = "copyguard"
+		c.Instance = d.Instance
 	}
 	if c.MaxBodySize <= 0 {
-		c.MaxBodySize = 64 << 10
+		c.MaxBodySize = d.MaxBodySize
 	}
 	if c.QPS == 0 {
-		c.QPS = 10
+		c.QPS = d.QPS
 	}
 	if c.Burst <= 0 {
-		c.Burst = 1
+		c.Burst = d.Burst
 	}
 	c.Retry = c.Retry.withDefaults()
 	if c.CallTimeout <= 0 {
-		c.CallTimeout = 10 * time.Second
+		c.CallTimeout = d.CallTimeout
 	}
 	if c.ReconcileEvery <= 0 {
-		c.ReconcileEvery = time.Minute
+		c.ReconcileEvery = d.ReconcileEvery
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

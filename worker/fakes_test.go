@@ -247,6 +247,7 @@ func (s *script) count() int {
 type rig struct {
 	w                          *Worker
 	claims, copies, conditions *memKV
+	limits                     *memKV
 	pub                        *recPublisher
 	clock                      *fakeClock
 	calls                      *script
@@ -260,12 +261,12 @@ func newRig(t *testing.T, adjust ...func(*rig, *Config)) *rig {
 		t.Fatalf("parse policies: %v", err)
 	}
 	r := &rig{
-		claims: newMemKV(), copies: newMemKV(), conditions: newMemKV(),
+		claims: newMemKV(), copies: newMemKV(), conditions: newMemKV(), limits: newMemKV(),
 		pub: &recPublisher{}, clock: newFakeClock(), calls: &script{},
 	}
 	cfg := Config{
 		Policies: set, Canceller: r.calls.canceller(), Publisher: r.pub,
-		Claims: r.claims, Copies: r.copies, Conditions: r.conditions,
+		Claims: r.claims, Copies: r.copies, Conditions: r.conditions, Limits: r.limits,
 		Instance: "test-1", Regions: []string{"cn-hangzhou"},
 		// Fast enough that no test waits on the limiter or the backoff.
 		QPS: 1000, Burst: 100,

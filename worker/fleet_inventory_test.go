@@ -294,8 +294,8 @@ func replicas(t *testing.T, n int, l Lister, leases KV) []*rig {
 			c.Instance = "test-" + string(rune('1'+k))
 			c.Lister, c.Leases = l, leases
 			if k > 0 {
-				r.claims, r.copies, r.conditions, r.clock = rs[0].claims, rs[0].copies, rs[0].conditions, rs[0].clock
-				c.Claims, c.Copies, c.Conditions, c.Now = r.claims, r.copies, r.conditions, r.clock.Now
+				r.claims, r.copies, r.conditions, r.limits, r.clock = rs[0].claims, rs[0].copies, rs[0].conditions, rs[0].limits, rs[0].clock
+				c.Claims, c.Copies, c.Conditions, c.Limits, c.Now = r.claims, r.copies, r.conditions, r.limits, r.clock.Now
 			}
 		}))
 	}
@@ -330,6 +330,10 @@ func TestOneListingPerRegion(t *testing.T) {
 	}
 	if skipped != 6 {
 		t.Errorf("skipped rounds = %v, want 6", skipped)
+	}
+
+	if _, ok := rs[0].limits.entry(limiterKey(apiDescribe, "cn-hangzhou")); !ok {
+		t.Errorf("the listing did not take the fleet's describe budget; limits bucket holds %v", rs[0].limits.keys())
 	}
 
 	t.Run("a lease whose until passed is taken over", func(t *testing.T) {
@@ -526,6 +530,9 @@ func TestListingRetries(t *testing.T) {
 			}
 			if err := r.w.InventoryReady(testCtx, r.clock.Now()); err == nil {
 				t.Error("ready without a listing")
+			}
+			if h := r.w.CloudHealth(); len(h) != 1 || !h[0].Permanent || h[0].API != apiDescribe {
+				t.Errorf("cloud health = %+v, want the describe call's permanent error", h)
 			}
 			// The error is shared with the replicas that did not list.
 			var rec listingRecord

@@ -46,7 +46,7 @@ type inventory struct {
 func newInventory(b *base) *inventory {
 	return &inventory{base: b, index: policy.NewCopyIndex(), conditions: map[string]condition{},
 		removed: removals{keep: removedKeep(b.cfg.ReconcileEvery)}, listings: newListings(b.cfg.Regions),
-		describeLimiter: func(string) callLimiter { return noLimit{} }}
+		describeLimiter: func(region string) callLimiter { return b.limits.get(apiDescribe, region) }}
 }
 
 // PauseState is the value of the pause switch in the control bucket.

@@ -124,7 +124,8 @@ func (i *inventory) removeUnlisted(ctx context.Context, key string, start time.T
 	return i.removeCopy(ctx, key)
 }
 
-// callLimiter is the part of a fleet-wide limiter a listing uses.
+// callLimiter is the part of the fleet's limiter (limiter.go) a listing
+// uses; tests count its calls.
 type callLimiter interface {
 	Wait(ctx context.Context) error
 	Throttled(ctx context.Context) error
@@ -144,6 +145,7 @@ func (i *inventory) list(ctx context.Context, region string) ([]cloud.Copy, erro
 			return nil, fmt.Errorf("list copies in %s: wait for the rate limit: %w", region, err)
 		}
 		copies, err := i.cfg.Lister.ListCopies(ctx, region)
+		i.health.record(apiDescribe, region, err, i.cfg.Now())
 		if err == nil {
 			if err := lim.Succeeded(ctx); err != nil {
 				i.log.Debug("describe limiter", zap.String("region", region), zap.Error(err))
@@ -176,13 +178,6 @@ func (i *inventory) list(ctx context.Context, region string) ([]cloud.Copy, erro
 		}
 	}
 }
-
-// noLimit is the limiter of a worker without a fleet limiter registry.
-type noLimit struct{}
-
-func (noLimit) Wait(context.Context) error      { return nil }
-func (noLimit) Throttled(context.Context) error { return nil }
-func (noLimit) Succeeded(context.Context) error { return nil }
 
 // RunReconcile reconciles at start and then every ReconcileEvery until ctx
 // ends. Errors are logged: the next round tries again.

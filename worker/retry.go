@@ -16,7 +16,9 @@ package worker
 //
 //	none       success: cancelled; the region's rate creeps back up
 //	outcome    the answer settles the copy: already_gone, completed, not_cancellable
-//	retryable  throttling (halves the region's rate), 5xx, timeout, transport: try again
+//	throttled  not a failure: the fleet's rate for the region halves
+//	           (limiter.go) and the call waits for its next slot
+//	retryable  5xx, timeout, transport: a failure; back off and try again
 //	permanent  failed: auth, bad parameters; retrying cannot help
 //
 // Unknown outcome: a call that timed out, dropped or got a 5xx may have
@@ -28,9 +30,12 @@ package worker
 // Two retries for two kinds of failure:
 //
 //   - The cloud call failed retryably: retry in process, sleeping
-//     backoff(attempt), while attempts < MaxAttempts and elapsed + the
-//     next delay < MaxElapsed; then failed. Attempts live in the claim
-//     and survive redelivery; elapsed counts from this delivery.
+//     backoff(failures), while failures < MaxAttempts and the time spent
+//     on failures and backoff + the next delay < MaxElapsed; then failed.
+//     Throttling is no failure and waiting for a call slot is no time
+//     spent: a slow API delays a cancel, it does not fail it. Attempts
+//     (calls) and failures live in the claim and survive redelivery; the
+//     time spent counts from this delivery.
 //   - A dependency failed (claims bucket, publish): retryLater hands the
 //     message back with NakWithDelay(backoff(delivered)), at most 10s.
 //     Nothing is wrong with the input; the redelivery resumes from the
@@ -49,6 +54,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -109,18 +115,20 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 
 // step is the way out of "calling" that afterCall chose.
 type step struct {
-	class   cloud.Class
-	outcome cloud.Outcome // the final outcome; "" when retry
-	unknown bool          // a call so far may have cancelled the copy
-	retry   bool          // back to "decided": sleep delay, then call again
-	delay   time.Duration
+	class     cloud.Class
+	outcome   cloud.Outcome // the final outcome; "" when retry
+	unknown   bool          // a call so far may have cancelled the copy
+	retry     bool          // back to "decided": sleep delay, then call again
+	delay     time.Duration
+	throttled bool // the API answered Throttling: the limiter's signal
+	failure   bool // a retryable failure that counts against the budget
 }
 
 // afterCall is the transition out of "calling": given the call's error,
-// whether an earlier call may have cancelled the copy, the attempts made
-// (this one included) and the time spent in this delivery, it returns the
-// final outcome or a retry after a delay.
-func (p RetryPolicy) afterCall(callErr error, unknown bool, attempts int, elapsed time.Duration) step {
+// whether an earlier call may have cancelled the copy, the failures before
+// this call and the time spent on failures in this delivery, it returns
+// the final outcome or a retry after a delay.
+func (p RetryPolicy) afterCall(callErr error, unknown bool, failures int, spent time.Duration) step {
 	class, outcome := cloud.Classify(callErr)
 	s := step{class: class, unknown: unknown}
 	switch class {
@@ -134,8 +142,16 @@ func (p RetryPolicy) afterCall(callErr error, unknown bool, attempts int, elapse
 		}
 	case cloud.ClassRetryable:
 		s.unknown = unknown || cloud.OutcomeUnknown(callErr)
-		delay := backoff(p, attempts-1)
-		if attempts < p.MaxAttempts && elapsed+delay < p.MaxElapsed {
+		if errors.Is(callErr, cloud.ErrThrottled) {
+			// Not a failure: the API asks the fleet to slow down. The
+			// limiter has halved the region's rate; the next call waits
+			// for it, however long the queue, and uses up no attempt.
+			s.retry, s.throttled = true, true
+			return s
+		}
+		s.failure = true
+		delay := backoff(p, failures)
+		if failures+1 < p.MaxAttempts && spent+delay < p.MaxElapsed {
 			s.retry, s.delay = true, delay
 			return s
 		}

@@ -20,35 +20,39 @@ func TestAfterCall(t *testing.T) {
 		name     string
 		err      error
 		unknown  bool
-		attempts int
-		elapsed  time.Duration
+		failures int // before this call
+		spent    time.Duration
 		want     step // delay is checked against its ceiling, not equality
 		ceiling  time.Duration
 	}{
-		{name: "success", attempts: 1,
+		{name: "success",
 			want: step{class: cloud.ClassNone, outcome: cloud.OutcomeCancelled}},
-		{name: "success keeps unknown", unknown: true, attempts: 2,
+		{name: "success keeps unknown", unknown: true, failures: 1,
 			want: step{class: cloud.ClassNone, outcome: cloud.OutcomeCancelled, unknown: true}},
-		{name: "not found is already gone", err: errNotFound, attempts: 1,
+		{name: "not found is already gone", err: errNotFound,
 			want: step{class: cloud.ClassOutcome, outcome: cloud.OutcomeAlreadyGone}},
-		{name: "not found after an unknown call is cancelled", err: errNotFound, unknown: true, attempts: 2,
+		{name: "not found after an unknown call is cancelled", err: errNotFound, unknown: true, failures: 1,
 			want: step{class: cloud.ClassOutcome, outcome: cloud.OutcomeCancelled, unknown: true}},
-		{name: "permanent fails at once", err: errForbidden, attempts: 1,
+		{name: "permanent fails at once", err: errForbidden,
 			want: step{class: cloud.ClassPermanent, outcome: cloud.OutcomeFailed}},
-		{name: "throttled retries; a refused call leaves the outcome known", err: errThrottled, attempts: 1,
-			want: step{class: cloud.ClassRetryable, retry: true}, ceiling: time.Second},
-		{name: "a 5xx retries and makes the outcome unknown", err: errUnavailable, attempts: 2,
-			want: step{class: cloud.ClassRetryable, retry: true, unknown: true}, ceiling: 2 * time.Second},
-		{name: "a timeout retries and makes the outcome unknown", err: errTimeout, attempts: 1,
-			want: step{class: cloud.ClassRetryable, retry: true, unknown: true}, ceiling: time.Second},
-		{name: "attempts spent", err: errUnavailable, attempts: 3,
-			want: step{class: cloud.ClassRetryable, outcome: cloud.OutcomeFailed, unknown: true}},
-		{name: "time spent", err: errThrottled, attempts: 1, elapsed: time.Minute,
-			want: step{class: cloud.ClassRetryable, outcome: cloud.OutcomeFailed}},
+		{name: "throttled retries at once; a refused call leaves the outcome known", err: errThrottled,
+			want: step{class: cloud.ClassRetryable, retry: true, throttled: true}},
+		{name: "throttling never spends the budget", err: errThrottled, failures: 2, spent: time.Hour,
+			want: step{class: cloud.ClassRetryable, retry: true, throttled: true}},
+		{name: "throttling keeps an unknown outcome", err: errThrottled, unknown: true,
+			want: step{class: cloud.ClassRetryable, retry: true, throttled: true, unknown: true}},
+		{name: "a 5xx retries and makes the outcome unknown", err: errUnavailable, failures: 1,
+			want: step{class: cloud.ClassRetryable, retry: true, unknown: true, failure: true}, ceiling: 2 * time.Second},
+		{name: "a timeout retries and makes the outcome unknown", err: errTimeout,
+			want: step{class: cloud.ClassRetryable, retry: true, unknown: true, failure: true}, ceiling: time.Second},
+		{name: "attempts spent", err: errUnavailable, failures: 2,
+			want: step{class: cloud.ClassRetryable, outcome: cloud.OutcomeFailed, unknown: true, failure: true}},
+		{name: "time spent", err: errUnavailable, spent: time.Minute,
+			want: step{class: cloud.ClassRetryable, outcome: cloud.OutcomeFailed, unknown: true, failure: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := p.afterCall(tt.err, tt.unknown, tt.attempts, tt.elapsed)
+			got := p.afterCall(tt.err, tt.unknown, tt.failures, tt.spent)
 			if got.delay < 0 || got.delay > tt.ceiling {
 				t.Errorf("delay = %v, want in [0, %v]", got.delay, tt.ceiling)
 			}

@@ -26,7 +26,8 @@ func New(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
 	cfg.defaults()
-	b := &base{cfg: cfg, subjects: event.SubjectsFor(cfg.Prefix), log: cfg.Logger, m: NewMetrics(cfg.Registerer)}
+	b := &base{cfg: cfg, subjects: event.SubjectsFor(cfg.Prefix), log: cfg.Logger, m: NewMetrics(cfg.Registerer),
+		limits: newLimiters(cfg.Limits, cfg.QPS, cfg.Burst, cfg.Now), health: newHealth(cfg.Regions)}
 	inv := newInventory(b)
 	w := &Worker{decider: newDecider(b, inv), actor: newActor(b, inv), inv: inv}
 	inv.judge = w.decider.judgeNew
@@ -92,6 +93,10 @@ func (w *Worker) SetPolicies(set *policy.Set) { w.decider.SetPolicies(set) }
 
 // Inventory returns the in-memory view of the shared inventory.
 func (w *Worker) Inventory() *policy.CopyIndex { return w.inv.index }
+
+// CloudHealth reports, per region, whether the last cloud call said that
+// access works: every configured region, and every region called since.
+func (w *Worker) CloudHealth() []RegionHealth { return w.actor.health.all() }
 
 // Paused reports the pause switch as this worker last saw it.
 func (w *Worker) Paused() (PauseState, bool) { return w.inv.Paused() }

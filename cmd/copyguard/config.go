@@ -95,8 +95,8 @@ func settings(c *app.Config) []setting {
 		{name: "regions", help: "regions whose copies are discovered with DescribeImages, comma separated", set: list(&c.Regions), list: true, show: func() string { return strings.Join(c.Regions, ",") }},
 		s("ecs-endpoint", "override the ECS endpoint, host[:port], for all regions", str(&c.ECSEndpoint), func() string { return c.ECSEndpoint }),
 		{name: "ecs-insecure", help: "allow plain HTTP to the ECS endpoint (simulator, tests)", set: boolean(&c.ECSInsecure), boolean: true, show: func() string { return strconv.FormatBool(c.ECSInsecure) }},
-		s("qps", "CancelCopyImage calls per second per region", float(&c.QPS), func() string { return fmt.Sprint(c.QPS) }),
-		s("burst", "token bucket burst per region", integer(&c.Burst), func() string { return strconv.Itoa(c.Burst) }),
+		s("qps", "API calls per second per region for the whole fleet (CancelCopyImage; DescribeImages separately)", float(&c.QPS), func() string { return fmt.Sprint(c.QPS) }),
+		s("burst", "calls per region the fleet may make at once after a quiet spell", integer(&c.Burst), func() string { return strconv.Itoa(c.Burst) }),
 		{name: "dry-run", help: "plan only, never cancel", set: boolean(&c.DryRun), boolean: true, show: func() string { return strconv.FormatBool(c.DryRun) }},
 		s("http-addr", "metrics and health address (empty: off)", str(&c.HTTPAddr), func() string { return c.HTTPAddr }),
 		s("instance-id", "name of this replica in results", str(&c.InstanceID), func() string { return c.InstanceID }),
@@ -112,7 +112,10 @@ func settings(c *app.Config) []setting {
 		s("max-body-size", "largest accepted input event, bytes", integer(&c.MaxBodySize), func() string { return strconv.Itoa(c.MaxBodySize) }),
 		s("claim-ttl", "how long a copy's claim is remembered", duration(&c.ClaimTTL), func() string { return c.ClaimTTL.String() }),
 		s("event-max-age", "how long decisions and results are kept", duration(&c.EventMaxAge), func() string { return c.EventMaxAge.String() }),
-		s("replicas", "JetStream replicas of streams and buckets (1, 3, 5)", integer(&c.Replicas), func() string { return strconv.Itoa(c.Replicas) }),
+		s("replicas", "JetStream replication factor of streams and buckets (1, 3, 5); not the number of workers", integer(&c.Replicas), func() string { return strconv.Itoa(c.Replicas) }),
+		{name: "update-topology", help: "apply this replica's stream, consumer and bucket settings where NATS holds others (default: refuse to start)", set: boolean(&c.UpdateTopology), boolean: true, show: func() string { return strconv.FormatBool(c.UpdateTopology) }},
+		s("takeover-after", "how soon work held by a dead replica goes to another (the consumers' ack wait)", duration(&c.TakeoverAfter), func() string { return c.TakeoverAfter.String() }),
+		s("nats-connect-timeout", "how long to keep trying to reach NATS at start", duration(&c.NATSConnectTimeout), func() string { return c.NATSConnectTimeout.String() }),
 	}
 }
 

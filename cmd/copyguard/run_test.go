@@ -25,6 +25,7 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
+	"github.com/copyguard/copyguard/internal/app"
 )
 
 const testPolicies = "../../internal/app/testdata/policies.yaml"
@@ -108,8 +109,20 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	if code, body := get(base + "/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	if code, body := get(base + "/readyz"); code != http.StatusOK || body != "ready\n" {
-		t.Errorf("/readyz: %d %q", code, body)
+	code, body := get(base + "/readyz")
+	var rd app.Readiness
+	if err := json.Unmarshal([]byte(body), &rd); code != http.StatusOK || err != nil || !rd.Ready {
+		t.Errorf("/readyz: %d %q (%v)", code, body, err)
+	}
+	var checks []string
+	for _, c := range rd.Checks {
+		checks = append(checks, c.Name)
+		if !c.OK {
+			t.Errorf("/readyz check %s: %s", c.Name, c.Error)
+		}
+	}
+	if got := strings.Join(checks, ","); got != "started,nats,jetstream,publish,policies,cloud" {
+		t.Errorf("/readyz checks %s", got)
 	}
 	if code, _ := get(base + "/nosuch"); code != http.StatusNotFound {
 		t.Errorf("/nosuch: %d", code)

@@ -2,20 +2,15 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/copyguard/copyguard/bus"
@@ -36,24 +31,38 @@ type App struct {
 	NATSURL  string
 	HTTPAddr string
 
-	embedded *server.Server
-	httpSrv  *http.Server
-	client   *ecs.Client
+	js       jetstream.JetStream
+	pub      *trackedPublisher
 	closed   chan struct{} // closed when the NATS connection is closed
 	stopping atomic.Bool   // a disconnect is expected, not worth a warning
+	m        *appMetrics
+
+	// stops undo what Start did, run last first (as Alertmanager's run
+	// does): a failed Start stops exactly what it had started.
+	stops    []stopStep
+	stopOnce sync.Once
 
 	consumers []*bus.Consumption
 	wg        sync.WaitGroup // until every consumer has closed
-	bg        sync.WaitGroup // watches, reconcile
-	cancelBG  context.CancelFunc
 	errc      chan error
 	ready     chan struct{}
-	stopOnce  sync.Once
 }
 
-// Start loads the policies, connects (or starts NATS), sets up the
-// topology and starts consuming. It returns once the worker is ready.
-func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Registry) (a *App, err error) {
+// stopStep is one part to stop, named for the log.
+type stopStep struct {
+	name string
+	stop func()
+}
+
+// onStop registers how to stop the part just started.
+func (a *App) onStop(name string, stop func()) { a.stops = append(a.stops, stopStep{name, stop}) }
+
+// Start loads the policies and starts every part, each stopped again if a
+// later one fails: ECS client, HTTP, NATS (embedded or connected, with
+// retries for --nats-connect-timeout), topology, watches, reconcile,
+// consumers. It returns once the worker is consuming. An error names the
+// part and the cause in one line.
+func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Registry) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -61,68 +70,77 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	a = &App{cfg: cfg, log: log, errc: make(chan error, 8), ready: make(chan struct{}), closed: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			a.closeConn()
-		}
-	}()
 	log.Info("policies loaded", zap.Int("policies", len(set.Policies())), zap.String("version", set.Version()))
+	a := &App{cfg: cfg, log: log, errc: make(chan error, 8), ready: make(chan struct{}), closed: make(chan struct{})}
+	if err := a.start(ctx, set, reg); err != nil {
+		a.Stop()
+		return nil, err
+	}
+	return a, nil
+}
 
-	a.NATSURL = cfg.NATSURL
-	if a.NATSURL == "" {
-		a.embedded, err = bus.StartEmbedded(bus.EmbeddedConfig{
-			Host: cfg.NATSHost, Port: cfg.NATSPort, StoreDir: cfg.DataDir,
-			Logf: func(f string, args ...any) { log.Debug(fmt.Sprintf(f, args...)) },
-		})
-		if err != nil {
-			return nil, err
-		}
-		a.NATSURL = a.embedded.ClientURL()
-		log.Info("embedded nats started", zap.String("url", a.NATSURL), zap.String("data_dir", cfg.DataDir))
-	}
-	a.NC, err = bus.Connect(bus.ConnConfig{URL: a.NATSURL, Name: "copyguard " + cfg.InstanceID, Auth: bus.AuthFromEnv(),
-		OnEvent: func(ev string, err error) {
-			if ev == "closed" {
-				close(a.closed)
-				return
-			}
-			if a.stopping.Load() {
-				return
-			}
-			log.Warn("nats "+ev, zap.Error(err))
-		}})
-	if err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(a.NC)
-	if err != nil {
-		return nil, err
-	}
-	topo := bus.DefaultTopology()
-	topo.Replicas, topo.ClaimTTL, topo.EventMaxAge = cfg.Replicas, cfg.ClaimTTL, cfg.EventMaxAge
-	a.Topo, err = bus.Setup(ctx, js, bus.NamesFor(cfg.SubjectPrefix), topo)
-	if err != nil {
-		return nil, err
-	}
-	a.client, err = ecs.New(ecs.Config{Endpoint: cfg.ECSEndpoint, Insecure: cfg.ECSInsecure,
-		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret,
-		ReadTimeout: cfg.CallTimeout})
-	if err != nil {
-		return nil, err
-	}
-	if reg != nil {
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
+func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Registry) error {
+	cfg, log := a.cfg, a.log
 	// A nil *Registry in a Registerer interface is not a nil interface:
 	// pass nil only when there is no registry.
 	var registerer prometheus.Registerer
 	if reg != nil {
 		registerer = reg
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	a.m = newAppMetrics(registerer, a)
+
+	// The parts that fail on configuration alone come first, so a typo
+	// costs no NATS connection.
+	client, err := ecs.New(ecs.Config{Endpoint: cfg.ECSEndpoint, Insecure: cfg.ECSInsecure,
+		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret,
+		ReadTimeout: cfg.CallTimeout})
+	if err != nil {
+		return err
+	}
+	a.onStop("ecs client", client.Close)
+	if err := a.startHTTP(reg); err != nil {
+		return err
+	}
+
+	a.NATSURL = cfg.NATSURL
+	if a.NATSURL == "" {
+		embedded, err := bus.StartEmbedded(bus.EmbeddedConfig{
+			Host: cfg.NATSHost, Port: cfg.NATSPort, StoreDir: cfg.DataDir,
+			Logf: func(f string, args ...any) { log.Debug(fmt.Sprintf(f, args...)) },
+		})
+		if err != nil {
+			return fmt.Errorf("--nats-port %d: %w", cfg.NATSPort, err)
+		}
+		a.onStop("embedded nats", func() { embedded.Shutdown(); embedded.WaitForShutdown() })
+		a.NATSURL = embedded.ClientURL()
+		log.Info("embedded nats started", zap.String("url", a.NATSURL), zap.String("data_dir", cfg.DataDir))
+	}
+	if a.NC, err = a.connect(ctx); err != nil {
+		return err
+	}
+	a.onStop("nats connection", a.closeConn)
+	if a.js, err = jetstream.New(a.NC); err != nil {
+		return err
+	}
+	topo := bus.DefaultTopology()
+	topo.Replicas, topo.ClaimTTL, topo.EventMaxAge = cfg.Replicas, cfg.ClaimTTL, cfg.EventMaxAge
+	topo.AckWait, topo.Update = cfg.TakeoverAfter, cfg.UpdateTopology
+	topo.Logf = func(f string, args ...any) { log.Warn(fmt.Sprintf(f, args...)) }
+	// Creating R3 streams can wait on leader elections: give it as long
+	// as reaching NATS in the first place.
+	sctx, cancel := context.WithTimeout(ctx, cfg.NATSConnectTimeout)
+	a.Topo, err = bus.Setup(sctx, a.js, bus.NamesFor(cfg.SubjectPrefix), topo)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	a.pub = &trackedPublisher{Publisher: bus.Publisher{JS: a.js}}
 	a.Worker, err = worker.New(worker.Config{
-		Policies: set, Canceller: a.client, Lister: a.client, Publisher: bus.Publisher{JS: js},
+		Policies: set, Canceller: client, Lister: client, Publisher: a.pub,
 		Claims: bus.KV{B: a.Topo.Claims}, Copies: bus.KV{B: a.Topo.Copies}, Conditions: bus.KV{B: a.Topo.Conditions},
+		Limits: bus.KV{B: a.Topo.Limits},
 		Prefix: cfg.SubjectPrefix, Instance: cfg.InstanceID, Regions: cfg.Regions, DryRun: cfg.DryRun,
 		MaxBodySize: cfg.MaxBodySize, QPS: cfg.QPS, Burst: cfg.Burst,
 		Retry:       worker.RetryPolicy{MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxRetryTime},
@@ -130,103 +148,126 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger, reg *prometheus.Reg
 		Logger: log, Registerer: registerer,
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := a.startHTTP(reg); err != nil {
-		return nil, err
+		return err
 	}
 
-	// Mirrors first: a trigger must be judged against the inventory as
-	// stored, not against an empty one.
+	if err := a.startBackground(ctx); err != nil {
+		return err
+	}
+	if err := a.startConsumers(ctx); err != nil {
+		return err
+	}
+	close(a.ready)
+	log.Info("worker ready", zap.String("instance", cfg.InstanceID), zap.String("nats", bus.RedactURL(a.NATSURL)),
+		zap.Strings("regions", cfg.Regions), zap.Bool("dry_run", cfg.DryRun), zap.String("http", a.HTTPAddr))
+	return nil
+}
+
+// connect reaches NATS, retrying for --nats-connect-timeout.
+func (a *App) connect(ctx context.Context) (*nats.Conn, error) {
+	return bus.Connect(ctx, bus.ConnConfig{URL: a.NATSURL, Name: "copyguard " + a.cfg.InstanceID, Auth: bus.AuthFromEnv(),
+		RetryFor: a.cfg.NATSConnectTimeout,
+		OnEvent: func(ev string, err error) {
+			switch ev {
+			case "closed":
+				close(a.closed)
+				return
+			case "connect_failed":
+				a.log.Warn("nats not reachable yet; retrying", zap.Error(err))
+				return
+			}
+			if a.stopping.Load() {
+				return
+			}
+			a.log.Warn("nats "+ev, zap.Error(err))
+		}})
+}
+
+// startBackground starts the mirrors of the shared buckets and the
+// reconcile. Mirrors first: a trigger must be judged against the
+// inventory as stored, not against an empty one.
+func (a *App) startBackground(ctx context.Context) error {
 	bgctx, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
-	a.cancelBG = cancelBG
-	mirrors := []struct {
+	var bg sync.WaitGroup
+	a.onStop("watches and reconcile", func() { cancelBG(); bg.Wait() })
+	for _, m := range []struct {
 		b     jetstream.KeyValue
 		apply func(string, []byte, bool)
-	}{{a.Topo.Copies, a.Worker.ApplyCopy}, {a.Topo.Conditions, a.Worker.ApplyCondition}, {a.Topo.Control, a.Worker.ApplyControl}}
-	for _, m := range mirrors {
+	}{{a.Topo.Copies, a.Worker.ApplyCopy}, {a.Topo.Conditions, a.Worker.ApplyCondition}, {a.Topo.Control, a.Worker.ApplyControl}} {
 		ready := make(chan struct{})
-		a.bg.Add(1)
-		go func() {
-			defer a.bg.Done()
+		bg.Go(func() {
 			if err := bus.Watch(bgctx, m.b, m.apply, ready); err != nil {
 				a.errc <- fmt.Errorf("watch %s: %w", m.b.Bucket(), err)
 			}
-		}()
+		})
 		select {
 		case <-ready:
 		case <-time.After(30 * time.Second):
-			return nil, fmt.Errorf("watch %s: initial values not loaded after 30s", m.b.Bucket())
+			return fmt.Errorf("watch %s: initial values not loaded after 30s", m.b.Bucket())
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	a.bg.Add(1)
-	go func() { defer a.bg.Done(); a.Worker.RunReconcile(bgctx) }()
+	bg.Go(func() { a.Worker.RunReconcile(bgctx) })
+	return nil
+}
 
+// startConsumers starts pulling inventory events, triggers and jobs. Jobs
+// pull only a few messages ahead of their handlers: a job handler can
+// wait seconds for its region's call slot, and a prefetched message's
+// AckWait (the takeover time) runs while it waits unheartbeated.
+func (a *App) startConsumers(ctx context.Context) error {
 	n := a.Topo.Names
 	for _, c := range []struct {
-		stream  jetstream.Stream
-		name    string
-		workers int
-		h       bus.Handler
+		stream            jetstream.Stream
+		name              string
+		workers, prefetch int
+		h                 bus.Handler
 	}{
-		{a.Topo.Inventory, n.InventoryConsumer, 4, a.Worker.HandleInventory},
-		{a.Topo.Triggers, n.TriggerConsumer, cfg.TriggerWorkers, a.Worker.HandleTrigger},
-		{a.Topo.Jobs, n.JobConsumer, cfg.JobWorkers, a.Worker.HandleJob},
+		{a.Topo.Inventory, n.InventoryConsumer, 4, 0, a.Worker.HandleInventory},
+		{a.Topo.Triggers, n.TriggerConsumer, a.cfg.TriggerWorkers, 0, a.Worker.HandleTrigger},
+		{a.Topo.Jobs, n.JobConsumer, a.cfg.JobWorkers, jobPrefetch, a.Worker.HandleJob},
 	} {
 		cons, err := c.stream.Consumer(ctx, c.name)
 		if err != nil {
-			return nil, fmt.Errorf("bind consumer %s: %w", c.name, err)
+			return fmt.Errorf("bind consumer %s: %w", c.name, err)
 		}
-		cc, err := bus.Consume(cons, bus.ConsumeConfig{Name: c.name, Workers: c.workers, Logger: log}, c.h)
+		cc, err := bus.Consume(cons, bus.ConsumeConfig{Name: c.name, Workers: c.workers, Prefetch: c.prefetch, Logger: a.log}, c.h)
 		if err != nil {
-			return nil, fmt.Errorf("consume %s: %w", c.name, err)
+			return fmt.Errorf("consume %s: %w", c.name, err)
 		}
 		a.consumers = append(a.consumers, cc)
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
+		a.wg.Go(func() {
 			<-cc.Closed()
 			if err := cc.Err(); err != nil {
 				a.errc <- fmt.Errorf("consume %s: %w", c.name, err)
 			}
-		}()
+		})
 	}
-	close(a.ready)
-	log.Info("worker ready", zap.String("instance", cfg.InstanceID), zap.String("nats", a.NATSURL),
-		zap.Strings("regions", cfg.Regions), zap.Bool("dry_run", cfg.DryRun), zap.String("http", a.HTTPAddr))
-	return a, nil
+	a.onStop("consumers", a.stopConsumers)
+	return nil
 }
 
-func (a *App) startHTTP(reg *prometheus.Registry) error {
-	if a.cfg.HTTPAddr == "" {
-		return nil
+// jobPrefetch is how many jobs are pulled ahead of the job handlers.
+const jobPrefetch = 4
+
+// stopConsumers stops pulling, waits up to ShutdownTimeout for in-flight
+// work, then cancels it: the server redelivers what was not acked.
+func (a *App) stopConsumers() {
+	for _, c := range a.consumers {
+		c.Drain()
 	}
-	mux := http.NewServeMux()
-	if reg != nil {
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	}
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := a.Ready(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(a.cfg.ShutdownTimeout):
+		a.log.Warn("in-flight work did not finish in time; handing it back", zap.Duration("timeout", a.cfg.ShutdownTimeout))
+		for _, c := range a.consumers {
+			c.Stop()
 		}
-		fmt.Fprintln(w, "ready")
-	})
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("--http-addr %s: %w", a.cfg.HTTPAddr, err)
+		<-done
 	}
-	a.HTTPAddr = ln.Addr().String()
-	a.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.errc <- fmt.Errorf("http: %w", err)
-		}
-	}()
-	return nil
 }
 
 // Reload loads the policy files again and, if they load without error,
@@ -234,87 +275,42 @@ func (a *App) startHTTP(reg *prometheus.Registry) error {
 func (a *App) Reload() error {
 	set, err := policy.Load(a.cfg.PolicyPaths...)
 	if err != nil {
+		a.m.reloads.WithLabelValues("error").Inc()
 		return err
 	}
 	old := a.Worker.Policies().Version()
 	a.Worker.SetPolicies(set)
+	a.m.reloads.WithLabelValues("ok").Inc()
+	a.m.loaded.SetToCurrentTime()
 	a.log.Info("policies reloaded", zap.Int("policies", len(set.Policies())), zap.String("version", set.Version()), zap.String("previous_version", old))
-	return nil
-}
-
-// Ready reports why the worker is not ready, or nil: NATS connected,
-// streams set up and consumers running, policies loaded.
-func (a *App) Ready() error {
-	select {
-	case <-a.ready:
-	default:
-		return errors.New("starting")
-	}
-	if a.NC == nil || !a.NC.IsConnected() {
-		return errors.New("nats not connected")
-	}
-	if a.Worker.Policies() == nil {
-		return errors.New("no policies")
-	}
 	return nil
 }
 
 // Err reports a fatal error of a background part (a consumer or watch).
 func (a *App) Err() <-chan error { return a.errc }
 
-// Stop shuts down in order: stop pulling new messages, wait up to
-// ShutdownTimeout for in-flight work (then cancel it; the server
-// redelivers what was not acked), stop the watches, drain NATS, stop the
-// embedded server and the HTTP endpoints.
+// Stop stops every part Start started, last first: consumers (drained,
+// then cut after ShutdownTimeout), watches and reconcile, the NATS
+// connection (drained), the embedded server, HTTP, the ECS client.
+// Calling it twice is fine.
 func (a *App) Stop() {
 	a.stopOnce.Do(func() {
 		a.stopping.Store(true)
-		if len(a.consumers) > 0 {
-			for _, c := range a.consumers {
-				c.Drain()
-			}
-			done := make(chan struct{})
-			go func() { a.wg.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(a.cfg.ShutdownTimeout):
-				a.log.Warn("in-flight work did not finish in time; handing it back", zap.Duration("timeout", a.cfg.ShutdownTimeout))
-				for _, c := range a.consumers {
-					c.Stop()
-				}
-				<-done
-			}
-		}
-		if a.cancelBG != nil {
-			a.cancelBG()
-			a.bg.Wait()
-		}
-		a.closeConn()
-		if a.httpSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = a.httpSrv.Shutdown(ctx)
-			cancel()
+		for i := len(a.stops) - 1; i >= 0; i-- {
+			a.log.Debug("stopping", zap.String("part", a.stops[i].name))
+			a.stops[i].stop()
 		}
 		a.log.Info("stopped")
 	})
 }
 
 func (a *App) closeConn() {
-	if a.NC != nil {
-		// Drain flushes pending publishes and acks before closing.
-		if err := a.NC.Drain(); err == nil {
-			select {
-			case <-a.closed:
-			case <-time.After(5 * time.Second):
-			}
+	// Drain flushes pending publishes and acks before closing.
+	if err := a.NC.Drain(); err == nil {
+		select {
+		case <-a.closed:
+		case <-time.After(5 * time.Second):
 		}
-		a.NC.Close()
 	}
-	if a.client != nil {
-		a.client.Close()
-	}
-	if a.embedded != nil {
-		a.embedded.Shutdown()
-		a.embedded.WaitForShutdown()
-	}
+	a.NC.Close()
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/copyguard/copyguard/bus"
+	"github.com/copyguard/copyguard/worker"
 )
 
 // Config is everything copyguard run can be told. Field comments name the
@@ -38,7 +41,11 @@ type Config struct {
 	MaxBodySize     int           // --max-body-size
 	ClaimTTL        time.Duration // --claim-ttl
 	EventMaxAge     time.Duration // --event-max-age
-	Replicas        int           // --replicas (streams and buckets)
+	Replicas        int           // --replicas (JetStream replication of streams and buckets)
+	UpdateTopology  bool          // --update-topology
+	TakeoverAfter   time.Duration // --takeover-after (the consumers' AckWait)
+
+	NATSConnectTimeout time.Duration // --nats-connect-timeout
 
 	// Static ECS credentials, for tests and the demo only: in production
 	// the SDK's credential chain is used (ALIBABA_CLOUD_* variables, profile
@@ -47,20 +54,25 @@ type Config struct {
 	ECSAccessKeyID, ECSAccessKeySecret string
 }
 
-// Defaults returns the configuration copyguard run starts from.
+// Defaults returns the configuration copyguard run starts from. The
+// worker's and the topology's knobs take their defaults from
+// worker.DefaultConfig and bus.DefaultTopology: each default is written in
+// the package that owns it, once.
 func Defaults() Config {
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "copyguard"
 	}
+	w, t := worker.DefaultConfig(), bus.DefaultTopology()
 	return Config{
 		DataDir: "copyguard-data", NATSHost: "127.0.0.1", NATSPort: 4222,
-		SubjectPrefix: "copyguard", QPS: 10, Burst: 1,
+		SubjectPrefix: w.Prefix, QPS: w.QPS, Burst: w.Burst,
 		HTTPAddr: "127.0.0.1:9090", InstanceID: fmt.Sprintf("%s-%d", host, os.Getpid()),
 		LogFormat: "json", LogLevel: "info",
-		TriggerWorkers: 32, JobWorkers: 64, MaxAttempts: 8, MaxRetryTime: 2 * time.Minute,
-		CallTimeout: 10 * time.Second, ReconcileEvery: time.Minute, ShutdownTimeout: 20 * time.Second,
-		MaxBodySize: 64 << 10, ClaimTTL: 7 * 24 * time.Hour, EventMaxAge: 7 * 24 * time.Hour, Replicas: 1,
+		TriggerWorkers: 32, JobWorkers: 64, MaxAttempts: w.Retry.MaxAttempts, MaxRetryTime: w.Retry.MaxElapsed,
+		CallTimeout: w.CallTimeout, ReconcileEvery: w.ReconcileEvery, ShutdownTimeout: 20 * time.Second,
+		MaxBodySize: w.MaxBodySize, ClaimTTL: t.ClaimTTL, EventMaxAge: t.EventMaxAge, Replicas: t.Replicas,
+		TakeoverAfter: t.AckWait, NATSConnectTimeout: time.Minute,
 	}
 }
 
@@ -98,7 +110,8 @@ func (c Config) Validate() error {
 		flag string
 		v    time.Duration
 	}{{"max-retry-time", c.MaxRetryTime}, {"call-timeout", c.CallTimeout}, {"reconcile-every", c.ReconcileEvery},
-		{"shutdown-timeout", c.ShutdownTimeout}, {"claim-ttl", c.ClaimTTL}, {"event-max-age", c.EventMaxAge}} {
+		{"shutdown-timeout", c.ShutdownTimeout}, {"claim-ttl", c.ClaimTTL}, {"event-max-age", c.EventMaxAge},
+		{"takeover-after", c.TakeoverAfter}, {"nats-connect-timeout", c.NATSConnectTimeout}} {
 		if d.v <= 0 {
 			bad(d.flag, "%v: must be > 0", d.v)
 		}

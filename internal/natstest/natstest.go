@@ -59,3 +59,24 @@ func (s *Server) Stop() {
 func (s *Server) Port() int {
 	return s.Addr().(*net.TCPAddr).Port
 }
+
+// StartWith starts a JetStream server on a random loopback port with
+// options changed by edit: authentication, TLS, permissions.
+func StartWith(t testing.TB, edit func(*server.Options)) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true}
+	edit(opts)
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		t.Fatal("nats server not ready after 10s")
+	}
+	ts := &Server{Server: s, StoreDir: dir, t: t}
+	t.Cleanup(ts.Stop)
+	return ts
+}
