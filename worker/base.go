@@ -2,11 +2,11 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
-	"fmt"
-	"time"
 
 	"go.uber.org/zap"
 

@@ -121,7 +121,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 			t.Errorf("/readyz check %s: %s", c.Name, c.Error)
 		}
 	}
-	if got := strings.Join(checks, ","); got != "started,nats,jetstream,publish,policies,cloud" {
+	if got := strings.Join(checks, ","); got != "started,nats,jetstream,publish,policies,inventory,cloud" {
 		t.Errorf("/readyz checks %s", got)
 	}
 	if code, _ := get(base + "/nosuch"); code != http.StatusNotFound {
