@@ -397,12 +397,12 @@ func TestWatchFollow(t *testing.T) {
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"watch", "--nats-url", b.url}, out, &syncBuffer{}) }()
-	waitFor(t, "watch's consumer", 10*time.Second, func() bool {
+	natstest.WaitFor(t, "watch's consumer", 10*time.Second, func() bool {
 		info, err := b.topo.Events.Info(t.Context())
 		return err == nil && info.State.Consumers == 1
 	})
 	watchEvents(t, b, "new")
-	waitFor(t, "three lines", 10*time.Second, func() bool { return strings.Count(out.String(), "\n") >= 3 })
+	natstest.WaitFor(t, "three lines", 10*time.Second, func() bool { return strings.Count(out.String(), "\n") >= 3 })
 	cancel()
 	select {
 	case err := <-done:

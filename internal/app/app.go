@@ -49,8 +49,8 @@ type App struct {
 	// complete listing; triggers are read only from then on.
 	inventoryReady atomic.Bool
 	inventoryWait  atomic.Value // string: why the inventory is not ready yet
-	errc      chan error
-	ready     chan struct{}
+	errc           chan error
+	ready          chan struct{}
 }
 
 // stopStep is one part to stop, named for the log.
