@@ -14,22 +14,30 @@ import (
 // flag; the config-file key is the flag with "_" for "-", and the
 // environment variable is COPYGUARD_ and the key in upper case.
 type Config struct {
-	PolicyPaths   []string // --policy
-	NATSURL       string   // --nats-url; empty = embedded server
-	DataDir       string   // --data-dir
-	NATSHost      string   // --nats-host (embedded)
-	NATSPort      int      // --nats-port (embedded; -1 = any free port)
-	SubjectPrefix string   // --subject-prefix
-	Regions       []string // --regions
-	ECSEndpoint   string   // --ecs-endpoint
-	ECSInsecure   bool     // --ecs-insecure
-	QPS           float64  // --qps
-	Burst         int      // --burst
-	DryRun        bool     // --dry-run
-	HTTPAddr      string   // --http-addr; empty = no HTTP server
-	InstanceID    string   // --instance-id
-	LogFormat     string   // --log-format json|console
-	LogLevel      string   // --log-level
+	PolicyPaths []string // --policy
+	NATSURL     string   // --nats-url; empty = embedded server
+	DataDir     string   // --data-dir
+	NATSHost    string   // --nats-host (embedded)
+	// NATSServerConfig is a nats-server configuration file for the
+	// embedded server (--nats-server-config): users, accounts, TLS.
+	NATSServerConfig string
+	// NATSAuth is how run authenticates to NATS (--nats-creds, --nats-nkey,
+	// --nats-user, --nats-ca, --nats-cert, --nats-key); NATS_* variables
+	// fill what it leaves empty, and are the only way to give a password
+	// or a token, which a flag would show in the process list.
+	NATSAuth bus.Auth
+	NATSPort         int      // --nats-port (embedded; -1 = any free port)
+	SubjectPrefix    string   // --subject-prefix
+	Regions          []string // --regions
+	ECSEndpoint      string   // --ecs-endpoint
+	ECSInsecure      bool     // --ecs-insecure
+	QPS              float64  // --qps
+	Burst            int      // --burst
+	DryRun           bool     // --dry-run
+	HTTPAddr         string   // --http-addr; empty = no HTTP server
+	InstanceID       string   // --instance-id
+	LogFormat        string   // --log-format json|console
+	LogLevel         string   // --log-level
 
 	TriggerWorkers  int           // --trigger-workers
 	JobWorkers      int           // --job-workers
