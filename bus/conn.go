@@ -21,6 +21,10 @@ type ConnConfig struct {
 	// OnEvent, if set, is told about disconnects, reconnects, async errors
 	// and the final close ("disconnected", "reconnected", "async_error", "closed").
 	OnEvent func(event string, err error)
+	// InboxPrefix replaces "_INBOX" as the prefix of reply subjects, so
+	// that NATS permissions can keep each role's replies (KV values among
+	// them) from the others (deploy/nats/permissions.conf).
+	InboxPrefix string
 	// RetryFor keeps trying the first connect for this long, with backoff,
 	// while the servers cannot be reached (a pod started before NATS). A
 	// refused credential is not retried. Zero: one try.
@@ -134,6 +138,9 @@ func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
 	event := cfg.OnEvent
 	if event == nil {
 		event = func(string, error) {}
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
 	}
 	opts = append(opts,
 		nats.Name(cfg.Name),

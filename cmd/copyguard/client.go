@@ -36,6 +36,7 @@ type clientCommand struct {
 	url, prefix string
 	timeout     time.Duration
 	auth        bus.Auth // from flags; NATS_* fill the rest
+	inbox       string
 }
 
 // newClientCommand makes the flag set of a client command with the NATS
@@ -61,6 +62,7 @@ func newClientCommand(name string, positional bool, timeout time.Duration, stder
 	c.fs.StringVar(&c.auth.CA, "nats-ca", "", "CA file to verify the NATS server's TLS certificate [$NATS_CA]")
 	c.fs.StringVar(&c.auth.Cert, "nats-cert", "", "TLS client certificate file for NATS [$NATS_CERT]")
 	c.fs.StringVar(&c.auth.Key, "nats-key", "", "TLS client key file for NATS [$NATS_KEY]")
+	c.fs.StringVar(&c.inbox, "nats-inbox-prefix", os.Getenv("COPYGUARD_NATS_INBOX_PREFIX"), "prefix of reply subjects, for per-role permissions [$COPYGUARD_NATS_INBOX_PREFIX]")
 	return c
 }
 
@@ -98,6 +100,9 @@ func (c *clientCommand) connect() (*nats.Conn, jetstream.JetStream, error) {
 	opts, err := auth.Options()
 	if err != nil {
 		return nil, nil, err
+	}
+	if c.inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.inbox))
 	}
 	nc, err := nats.Connect(c.url, append(opts, nats.Name("copyguard cli"), nats.Timeout(c.timeout))...)
 	if err != nil {

@@ -96,6 +96,7 @@ func settings(c *app.Config) []setting {
 		s("nats-ca", "CA file to verify the NATS server's TLS certificate [$NATS_CA]", str(&c.NATSAuth.CA), func() string { return c.NATSAuth.CA }),
 		s("nats-cert", "TLS client certificate file for NATS [$NATS_CERT]", str(&c.NATSAuth.Cert), func() string { return c.NATSAuth.Cert }),
 		s("nats-key", "TLS client key file for NATS [$NATS_KEY]", str(&c.NATSAuth.Key), func() string { return c.NATSAuth.Key }),
+		s("nats-inbox-prefix", "prefix of this worker's NATS reply subjects, for per-role permissions (default _INBOX)", str(&c.NATSInboxPrefix), func() string { return c.NATSInboxPrefix }),
 		s("nats-server-config", "nats-server configuration file for the embedded server (users, accounts, permissions, TLS)", str(&c.NATSServerConfig), func() string { return c.NATSServerConfig }),
 		s("nats-port", "embedded NATS server's port (-1: any free port)", integer(&c.NATSPort), func() string { return strconv.Itoa(c.NATSPort) }),
 		s("subject-prefix", "prefix of every subject, stream and bucket", str(&c.SubjectPrefix), func() string { return c.SubjectPrefix }),

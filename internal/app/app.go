@@ -172,7 +172,7 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 // connect reaches NATS, retrying for --nats-connect-timeout.
 func (a *App) connect(ctx context.Context) (*nats.Conn, error) {
 	return bus.Connect(ctx, bus.ConnConfig{URL: a.NATSURL, Name: "copyguard " + a.cfg.InstanceID, Auth: a.cfg.NATSAuth.Or(bus.AuthFromEnv()),
-		RetryFor: a.cfg.NATSConnectTimeout,
+		RetryFor: a.cfg.NATSConnectTimeout, InboxPrefix: a.cfg.NATSInboxPrefix,
 		OnEvent: func(ev string, err error) {
 			switch ev {
 			case "closed":

@@ -25,19 +25,22 @@ type Config struct {
 	// --nats-user, --nats-ca, --nats-cert, --nats-key); NATS_* variables
 	// fill what it leaves empty, and are the only way to give a password
 	// or a token, which a flag would show in the process list.
-	NATSAuth      bus.Auth
-	NATSPort      int      // --nats-port (embedded; -1 = any free port)
-	SubjectPrefix string   // --subject-prefix
-	Regions       []string // --regions
-	ECSEndpoint   string   // --ecs-endpoint
-	ECSInsecure   bool     // --ecs-insecure
-	QPS           float64  // --qps
-	Burst         int      // --burst
-	DryRun        bool     // --dry-run
-	HTTPAddr      string   // --http-addr; empty = no HTTP server
-	InstanceID    string   // --instance-id
-	LogFormat     string   // --log-format json|console
-	LogLevel      string   // --log-level
+	NATSAuth bus.Auth
+	// NATSInboxPrefix is the prefix of this worker's reply subjects
+	// (--nats-inbox-prefix); empty: nats.go's "_INBOX".
+	NATSInboxPrefix string
+	NATSPort        int      // --nats-port (embedded; -1 = any free port)
+	SubjectPrefix   string   // --subject-prefix
+	Regions         []string // --regions
+	ECSEndpoint     string   // --ecs-endpoint
+	ECSInsecure     bool     // --ecs-insecure
+	QPS             float64  // --qps
+	Burst           int      // --burst
+	DryRun          bool     // --dry-run
+	HTTPAddr        string   // --http-addr; empty = no HTTP server
+	InstanceID      string   // --instance-id
+	LogFormat       string   // --log-format json|console
+	LogLevel        string   // --log-level
 
 	TriggerWorkers  int           // --trigger-workers
 	JobWorkers      int           // --job-workers

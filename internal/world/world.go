@@ -42,6 +42,11 @@ type Config struct {
 	StoreDir string
 	// ConnName names the world's own NATS connection.
 	ConnName string
+	// NATSConfigFile, if set, configures the embedded server (users and
+	// permissions); ConnOptions then give the world's own connection its
+	// credentials.
+	NATSConfigFile string
+	ConnOptions    []nats.Option
 }
 
 // World is a running installation. Its methods are safe for concurrent
@@ -49,6 +54,7 @@ type Config struct {
 type World struct {
 	dir      string // temp dir, removed by Close
 	storeDir string
+	natsConf string
 	port     int // the NATS port, kept across StopNATS/StartNATS
 	keyID    string
 	secret   string
@@ -76,7 +82,7 @@ func New(cfg Config) (w *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	w = &World{dir: dir, storeDir: cfg.StoreDir, port: -1, names: bus.NamesFor(event.DefaultSubjectPrefix)}
+	w = &World{dir: dir, storeDir: cfg.StoreDir, natsConf: cfg.NATSConfigFile, port: -1, names: bus.NamesFor(event.DefaultSubjectPrefix)}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -98,7 +104,8 @@ func New(cfg Config) (w *World, err error) {
 	}
 	// Reconnects without end and quickly, so the world's connection
 	// outlives a NATS restart (StopNATS, StartNATS).
-	w.nc, err = nats.Connect(w.NATSURL(), nats.Name(cfg.ConnName), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	opts := append([]nats.Option{nats.Name(cfg.ConnName), nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, cfg.ConnOptions...)
+	w.nc, err = nats.Connect(w.NATSURL(), opts...)
 	if err != nil {
 		return w, err
 	}
@@ -137,7 +144,7 @@ func (w *World) StartNATS() error {
 	if w.ns != nil {
 		return errors.New("start nats: already running")
 	}
-	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: "127.0.0.1", Port: w.port, StoreDir: w.storeDir})
+	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: "127.0.0.1", Port: w.port, StoreDir: w.storeDir, ConfigFile: w.natsConf})
 	if err != nil {
 		return err
 	}
