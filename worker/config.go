@@ -17,6 +17,9 @@ type Config struct {
 	Policies  *policy.Set
 	Canceller Canceller
 	Lister    Lister // nil: no DescribeImages reconcile
+	// Describer re-reads copies before a cancel (recheck.go); nil: no
+	// re-check.
+	Describer Describer
 	Publisher Publisher
 	// Claims holds one claim per decided copy, Copies the shared inventory,
 	// Conditions the active conditions (needs per-key TTL), Limits the
@@ -35,6 +38,10 @@ type Config struct {
 	CallTimeout time.Duration // one CancelCopyImage call
 
 	ReconcileEvery time.Duration
+	// RecheckAfter: a cancel decided on an observation older than this
+	// reads the copy again first, when the policies read what may have
+	// changed (recheck.go).
+	RecheckAfter time.Duration
 
 	Logger *zap.Logger
 	// Registerer receives the worker's metrics; nil leaves them unregistered.
@@ -74,7 +81,7 @@ func DefaultConfig() Config {
 	return Config{
 		Prefix: "copyguard", Instance: "copyguard", MaxBodySize: 64 << 10,
 		QPS: 10, Burst: 1, Retry: DefaultRetry(), CallTimeout: 10 * time.Second,
-		ReconcileEvery: time.Minute,
+		ReconcileEvery: time.Minute, RecheckAfter: 30 * time.Second,
 	}
 }
 
@@ -101,6 +108,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReconcileEvery <= 0 {
 		c.ReconcileEvery = d.ReconcileEvery
+	}
+	if c.RecheckAfter <= 0 {
+		c.RecheckAfter = d.RecheckAfter
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
