@@ -27,7 +27,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	ns := "copyguard"
 	m := &Metrics{
-		Rechecks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rechecks_total", Help: "Copies read again with DescribeImages before a cancel, by region."}, []string{"region"}),
+		Rechecks:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rechecks_total", Help: "Copies read again with DescribeImages before a cancel, by region."}, []string{"region"}),
 		Triggers:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "triggers_total", Help: "Triggers decided, by type."}, []string{"type"}),
 		Rejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejected_total", Help: "Input events rejected, by input kind."}, []string{"input"}),
 		Decisions:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "decisions_total", Help: "Per-copy decisions, by action."}, []string{"action"}),
