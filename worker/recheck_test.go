@@ -35,6 +35,16 @@ func TestDescribeBatcher(t *testing.T) {
 			}
 			return out, nil
 		})
+		// made returns the calls so far and, with reset, forgets them.
+		made := func(reset bool) [][]string {
+			mu.Lock()
+			defer mu.Unlock()
+			out := calls
+			if reset {
+				calls = nil
+			}
+			return out
+		}
 		var wg sync.WaitGroup
 		get := func(region, id string, wantFound, wantErr bool) {
 			wg.Go(func() {
@@ -50,33 +60,31 @@ func TestDescribeBatcher(t *testing.T) {
 		get("b", "m-3", true, false)
 		get("bad", "m-4", false, true)
 		synctest.Wait()
-		if len(calls) != 0 {
-			t.Fatalf("called before the window passed: %v", calls)
+		if c := made(false); len(c) != 0 {
+			t.Fatalf("called before the window passed: %v", c)
 		}
 		time.Sleep(batchWindow)
 		wg.Wait()
-		if len(calls) != 3 {
-			t.Fatalf("calls = %v, want one per region", calls)
+		if c := made(true); len(c) != 3 {
+			t.Fatalf("calls = %v, want one per region", c)
 		}
 
 		// 100 ids go without waiting for the window; the 101st starts a
 		// new batch.
-		calls = nil
 		for i := range maxBatch + 1 {
 			get("a", fmt.Sprintf("m-%d", i), true, false)
 		}
 		synctest.Wait()
-		if len(calls) != 1 || len(calls[0]) != maxBatch+1 {
-			t.Fatalf("a full batch did not go at once: %d calls", len(calls))
+		if c := made(false); len(c) != 1 || len(c[0]) != maxBatch+1 {
+			t.Fatalf("a full batch did not go at once: %d calls", len(c))
 		}
 		time.Sleep(batchWindow)
 		wg.Wait()
-		if len(calls) != 2 || len(calls[1]) != 2 {
-			t.Errorf("calls = %d, the second with %d ids; want 2 and 1 id", len(calls), len(calls[1])-1)
+		if c := made(true); len(c) != 2 || len(c[1]) != 2 {
+			t.Errorf("calls = %d; want 2, the second with 1 id", len(c))
 		}
 
-		// A waiter whose context ends leaves; the call still serves the others.
-		calls = nil
+		// A waiter whose context ends leaves; the call is still made.
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		if _, _, err := b.get(ctx, "a", "m-x"); err == nil {
@@ -84,8 +92,8 @@ func TestDescribeBatcher(t *testing.T) {
 		}
 		time.Sleep(batchWindow)
 		synctest.Wait()
-		if len(calls) != 1 || !slices.Contains(calls[0], "m-x") {
-			t.Errorf("calls = %v", calls)
+		if c := made(false); len(c) != 1 || !slices.Contains(c[0], "m-x") {
+			t.Errorf("calls = %v", c)
 		}
 	})
 }
