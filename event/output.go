@@ -45,6 +45,14 @@ type DecidedCopy struct {
 	// Reason is set for held copies (which limit) and for copies already
 	// decided by an earlier trigger (which one).
 	Reason string `json:"reason,omitempty"`
+	// The copy as the worker saw it when deciding (SPEC §11, Audit), so a
+	// reviewer can replay the decision with copyguard policy test: its
+	// status, progress and tags, and when the worker last observed it.
+	// Absent in decisions made before these fields existed.
+	Status     string            `json:"status,omitempty"`
+	Progress   *int              `json:"progress,omitempty"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	ObservedAt time.Time         `json:"observed_at,omitzero"`
 }
 
 // EvalError is a CEL runtime error for one (policy, copy): that policy did
@@ -77,6 +85,10 @@ type Decision struct {
 	DryRun        bool      `json:"dry_run"`
 	DecidedAt     time.Time `json:"decided_at"`
 	Instance      string    `json:"instance"`
+	// Note says, for a decision that selected nothing, why where the
+	// worker can tell cheaply: e.g. `no copy m-x in cn-shanghai is
+	// known; regions watched: cn-hangzhou, cn-shanghai`.
+	Note string `json:"note,omitempty"`
 }
 
 // Rejected is the data of a copyguard.rejected event: input that could not

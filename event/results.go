@@ -91,6 +91,9 @@ func (d Decision) Validate() error {
 			); err != nil {
 				return err
 			}
+			if err := c.validateSeen(p); err != nil {
+				return err
+			}
 		}
 	}
 	for i, e := range d.Errors {
@@ -109,6 +112,22 @@ func (d Decision) Validate() error {
 	}
 	if d.Instance == "" {
 		return errorf("instance", "must not be empty")
+	}
+	return nil
+}
+
+// validateSeen checks the copy as seen, where the decision carries it.
+func (c DecidedCopy) validateSeen(p string) *Error {
+	if c.Progress != nil && (*c.Progress < 0 || *c.Progress > 100) {
+		return errorf(p+".progress", "%d is not a percentage: want 0 to 100", *c.Progress)
+	}
+	if len(c.Status) > 64 {
+		return errorf(p+".status", "%q is too long: at most 64 bytes", truncate(c.Status, 64))
+	}
+	for k := range c.Tags {
+		if k == "" {
+			return errorf(p+".tags", "a tag key must not be empty")
+		}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
+	"github.com/copyguard/copyguard/policy"
 )
 
 // actor cancels claimed copies, one job at a time per handler: rate limit
@@ -21,6 +22,10 @@ type actor struct {
 	*base
 	inv    *inventory
 	claims claimStore
+	// policies and batcher serve the re-check before a cancel
+	// (recheck.go); batcher is nil without a Describer.
+	policies func() *policy.Set
+	batcher  *describeBatcher
 }
 
 func newActor(b *base, inv *inventory) *actor {
@@ -47,7 +52,7 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 	key := copyKey(j.Copy)
 	log := a.log.With(zap.String("trigger_id", j.Trigger.ID), zap.String("image_id", j.Copy.ImageID), zap.String("region", j.Copy.Region))
 
-	c := claim{Trigger: j.Trigger, Policies: j.Policies, ImageID: j.Copy.ImageID, Region: j.Copy.Region, State: stateDecided, Owner: a.cfg.Instance, DecidedAt: j.DecidedAt}
+	c := claim{Trigger: j.Trigger, Policies: j.Policies, ImageID: j.Copy.ImageID, Region: j.Copy.Region, State: stateDecided, Owner: a.cfg.Instance, DecidedAt: j.DecidedAt, Traceparent: j.Traceparent}
 	rev := j.ClaimRev
 	if m.Delivered > 1 {
 		// A redelivery: an earlier attempt may have moved the claim on.
@@ -60,6 +65,7 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 	// waiting in the region's queue for a call slot is not a failure.
 	var spent time.Duration
 	lim := a.limits.get(apiCancel, j.Copy.Region)
+	rechecked := false
 	for {
 		if c.State == stateDone {
 			return a.finish(ctx, log, m, key, c)
@@ -70,6 +76,12 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		}
 		if p, paused := a.inv.Paused(); paused {
 			return a.holdPaused(ctx, log, m, key, j.Copy, c, p)
+		}
+		if !rechecked {
+			rechecked = true
+			if v, done := a.recheck(ctx, log, m, key, j, c, rev); done {
+				return v
+			}
 		}
 		if err := lim.Wait(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -189,7 +201,7 @@ func (a *actor) finish(ctx context.Context, log *zap.Logger, m Msg, key string, 
 			a.inv.ApplyCopy(key, nil, true)
 		}
 	}
-	if err := a.publishResult(ctx, *c.Result); err != nil {
+	if err := a.publishResultTraced(ctx, *c.Result, c.Traceparent); err != nil {
 		return retryLater(log, m, "publish result", err)
 	}
 	log.Info("copy decided", zap.String("outcome", c.Result.Outcome), zap.Int("attempt", c.Result.Attempts),
@@ -208,7 +220,7 @@ func (a *actor) holdPaused(ctx context.Context, log *zap.Logger, m Msg, key stri
 		Region: cp.Region, SourceRegion: cp.SourceRegion, Attempts: c.Attempts,
 		Reason: "paused: " + p.Reason, DecidedAt: c.DecidedAt, FinishedAt: a.cfg.Now(), Instance: a.cfg.Instance,
 	}
-	if err := a.publishResult(ctx, r); err != nil {
+	if err := a.publishResultTraced(ctx, r, c.Traceparent); err != nil {
 		return retryLater(log, m, "publish result", err)
 	}
 	if err := a.claims.release(ctx, key); err != nil {

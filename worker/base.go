@@ -28,7 +28,13 @@ type base struct {
 
 // publishResult publishes one copy's result under its deterministic id.
 func (b *base) publishResult(ctx context.Context, r event.Result) error {
-	if err := b.publishEvent(ctx, b.subjects.Result(r.Outcome), resultMsgID(r), event.TypeResult, resultSubject(r), r); err != nil {
+	return b.publishResultTraced(ctx, r, "")
+}
+
+// publishResultTraced publishes a result with its trigger's traceparent
+// ("" for none).
+func (b *base) publishResultTraced(ctx context.Context, r event.Result, traceparent string) error {
+	if err := b.publishEventTraced(ctx, traceparent, b.subjects.Result(r.Outcome), resultMsgID(r), event.TypeResult, resultSubject(r), r); err != nil {
 		return err
 	}
 	b.m.Results.WithLabelValues(r.Outcome).Inc()
@@ -38,11 +44,17 @@ func (b *base) publishResult(ctx context.Context, r event.Result) error {
 // publishEvent wraps data in a CloudEvent whose id is the deterministic
 // message id, so the event and its Nats-Msg-Id name the same thing.
 func (b *base) publishEvent(ctx context.Context, subject, id, typ, ceSubject string, data any) error {
+	return b.publishEventTraced(ctx, "", subject, id, typ, ceSubject, data)
+}
+
+// publishEventTraced is publishEvent with a traceparent header when
+// traceparent is set and the publisher can send headers (trace.go).
+func (b *base) publishEventTraced(ctx context.Context, traceparent, subject, id, typ, ceSubject string, data any) error {
 	body, err := event.Marshal(typ, "copyguard/"+b.cfg.Instance, id, ceSubject, b.cfg.Now(), data)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", typ, err)
 	}
-	if err := b.cfg.Publisher.Publish(ctx, subject, id, body); err != nil {
+	if err := b.publish(ctx, subject, id, body, traceparent); err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
+	"github.com/copyguard/copyguard/policy"
 )
 
 // claim is the value of a copy's key in the claims bucket. Whoever creates
@@ -32,6 +33,9 @@ type claim struct {
 	DecidedAt time.Time     `json:"decided_at"`
 	UpdatedAt time.Time     `json:"updated_at"`
 	Result    *event.Result `json:"result,omitempty"`
+	// Traceparent is the trigger's W3C traceparent (trace.go), sent with
+	// the result.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // describe says where the claim is, for a later trigger's "already
@@ -51,6 +55,12 @@ type job struct {
 	Copy      cloud.Copy       `json:"copy"`
 	ClaimRev  uint64           `json:"claim_rev"`
 	DecidedAt time.Time        `json:"decided_at"`
+	// Eval is the trigger as the policies saw it, for the re-check before
+	// the cancel (recheck.go); set only when the re-check may need it. A
+	// job without it, as older workers wrote, is cancelled without one.
+	Eval *policy.Trigger `json:"eval,omitempty"`
+	// Traceparent is the trigger's W3C traceparent (trace.go).
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // claimStore reads and writes claims. Every write is a compare-and-set on

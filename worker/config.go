@@ -18,6 +18,9 @@ type Config struct {
 	Policies  *policy.Set
 	Canceller Canceller
 	Lister    Lister // nil: no DescribeImages reconcile
+	// Describer re-reads copies before a cancel (recheck.go); nil: no
+	// re-check.
+	Describer Describer
 	Publisher Publisher
 	// Claims holds one claim per decided copy, Copies the shared inventory,
 	// Conditions the active conditions (needs per-key TTL), Limits the
@@ -36,6 +39,10 @@ type Config struct {
 	CallTimeout time.Duration // one CancelCopyImage call
 
 	ReconcileEvery time.Duration
+	// RecheckAfter: a cancel decided on an observation older than this
+	// reads the copy again first, when the policies read what may have
+	// changed (recheck.go).
+	RecheckAfter time.Duration
 
 	Logger *zap.Logger
 	// Registerer receives the worker's metrics; nil leaves them unregistered.
@@ -75,7 +82,7 @@ func DefaultConfig() Config {
 	return Config{
 		Prefix: event.DefaultSubjectPrefix, Instance: "copyguard", MaxBodySize: 64 << 10,
 		QPS: 10, Burst: 1, Retry: DefaultRetry(), CallTimeout: 10 * time.Second,
-		ReconcileEvery: time.Minute,
+		ReconcileEvery: time.Minute, RecheckAfter: 30 * time.Second,
 	}
 }
 
@@ -102,6 +109,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReconcileEvery <= 0 {
 		c.ReconcileEvery = d.ReconcileEvery
+	}
+	if c.RecheckAfter <= 0 {
+		c.RecheckAfter = d.RecheckAfter
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

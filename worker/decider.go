@@ -71,19 +71,28 @@ func (d *decider) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 		return d.log.With(zap.String("trigger_id", ev.ID), zap.String("trigger_type", ev.Type))
 	}
 
+	if reused, err := d.checkTriggerID(ctx, ref, t, now); err != nil {
+		return retryLater(log(), m, "check trigger id", err)
+	} else if reused != "" {
+		return d.reject(ctx, m, "trigger", &event.Error{Field: "id", Reason: reused})
+	}
 	if err := d.releaseConditions(ctx, t); err != nil {
 		return retryLater(log(), m, "release conditions", err)
 	}
 	set := d.Policies()
 	plan := set.Evaluate(t, d.inv.index, now)
-	dec, err := d.apply(ctx, ref, plan, now)
+	tr := trig{ref: ref, t: &t, set: set, traceparent: traceOf(m)}
+	dec, err := d.apply(ctx, tr, plan, now)
 	if err != nil {
 		return retryLater(log(), m, "apply decision", err)
+	}
+	if len(plan.Decisions) == 0 {
+		dec.Note = d.note(set, t, plan)
 	}
 	if err := d.recordConditions(ctx, set, t, ref, plan, now); err != nil {
 		return retryLater(log(), m, "record conditions", err)
 	}
-	if err := d.publishEvent(ctx, d.subjects.Decision(), decisionMsgID(ref), event.TypeDecision, ev.ID, *dec); err != nil {
+	if err := d.publishEventTraced(ctx, tr.traceparent, d.subjects.Decision(), decisionMsgID(ref), event.TypeDecision, ev.ID, *dec); err != nil {
 		return retryLater(log(), m, "publish decision", err)
 	}
 	d.m.Triggers.WithLabelValues(ev.Type).Inc()
@@ -101,7 +110,8 @@ func (d *decider) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 // per-copy writes run in parallel (a fan-out of thousands would otherwise
 // wait on thousands of round trips in a row); the decision lists keep the
 // plan's order.
-func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.Plan, now time.Time) (*event.Decision, error) {
+func (d *decider) apply(ctx context.Context, tr trig, plan *policy.Plan, now time.Time) (*event.Decision, error) {
+	ref := tr.ref
 	pause, paused := d.inv.Paused()
 	dec := &event.Decision{
 		Trigger: ref, PolicyVersion: plan.Version, Fired: plan.Fired,
@@ -123,7 +133,7 @@ func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.
 	err := parallel(ctx, len(order), 32, func(ctx context.Context, k int) error {
 		i := order[k]
 		pd := plan.Decisions[i]
-		dc := event.DecidedCopy{ImageID: pd.Copy.ImageID, Region: pd.Copy.Region, Policies: pd.Policies, Reason: pd.Reason}
+		dc := seenCopy(pd)
 		var list decisionList
 		switch pd.Action {
 		case policy.ActionProtect:
@@ -145,7 +155,7 @@ func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.
 				dc.Reason = "paused: " + pause.Reason
 				list = listHeld
 			default:
-				other, err := d.claimAndQueue(ctx, ref, pd, now)
+				other, err := d.claimAndQueue(ctx, tr, pd, now)
 				if err != nil {
 					return err
 				}
@@ -163,11 +173,11 @@ func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.
 		}
 		slots[i] = slot{list, dc}
 		outcome := list.outcome()
-		return d.publishResult(ctx, event.Result{
+		return d.publishResultTraced(ctx, event.Result{
 			Trigger: ref, Outcome: string(outcome), Policies: dc.Policies, ImageID: pd.Copy.ImageID,
 			Region: pd.Copy.Region, SourceRegion: pd.Copy.SourceRegion, Reason: dc.Reason,
 			DryRun: outcome == cloud.OutcomePlanned, DecidedAt: now, FinishedAt: now, Instance: d.cfg.Instance,
-		})
+		}, tr.traceparent)
 	})
 	if err != nil {
 		return nil, err
@@ -182,9 +192,10 @@ func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.
 
 // claimAndQueue claims a copy for this trigger and stores its job. If an
 // earlier trigger holds the claim it returns who, and stores nothing.
-func (d *decider) claimAndQueue(ctx context.Context, ref event.TriggerRef, pd policy.Decision, now time.Time) (string, error) {
+func (d *decider) claimAndQueue(ctx context.Context, tr trig, pd policy.Decision, now time.Time) (string, error) {
+	ref := tr.ref
 	key := copyKey(pd.Copy)
-	c := claim{Trigger: ref, Policies: pd.Policies, ImageID: pd.Copy.ImageID, Region: pd.Copy.Region, State: stateDecided, Owner: d.cfg.Instance, DecidedAt: now, UpdatedAt: now}
+	c := claim{Trigger: ref, Policies: pd.Policies, ImageID: pd.Copy.ImageID, Region: pd.Copy.Region, State: stateDecided, Owner: d.cfg.Instance, DecidedAt: now, UpdatedAt: now, Traceparent: tr.traceparent}
 	rev, err := d.claims.create(ctx, key, c)
 	if errors.Is(err, ErrExists) {
 		old, oldRev, gerr := d.claims.load(ctx, key)
@@ -203,7 +214,10 @@ func (d *decider) claimAndQueue(ctx context.Context, ref event.TriggerRef, pd po
 	if c.State == stateDone {
 		return "", nil
 	}
-	j := job{Trigger: ref, Policies: c.Policies, Copy: pd.Copy, ClaimRev: rev, DecidedAt: c.DecidedAt}
+	j := job{Trigger: ref, Policies: c.Policies, Copy: pd.Copy, ClaimRev: rev, DecidedAt: c.DecidedAt, Traceparent: c.Traceparent}
+	if tr.t != nil && mayRecheck(tr.set, tr.t.Type, c.Policies) {
+		j.Eval = tr.t
+	}
 	body, _ := json.Marshal(j)
 	if err := d.cfg.Publisher.Publish(ctx, d.subjects.Job(pd.Copy.Region), jobMsgID(key, ref), body); err != nil {
 		return "", fmt.Errorf("queue job %s: %w", key, err)

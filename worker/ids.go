@@ -99,3 +99,9 @@ func listedKey(region string) string { return "listed." + region }
 // limiterKey is the limits bucket key of the fleet's budget for one API
 // ("cancel", "describe") in one region: "<api>.<region>".
 func limiterKey(api, region string) string { return api + "." + region }
+
+// triggerIDKey is the claims bucket key remembering which content a
+// trigger's (source, id) was first used for: "trigger.<trigger key>".
+// Its last part is never an image id ("m-..."), so it cannot be taken
+// for a copy's claim.
+func triggerIDKey(ref event.TriggerRef) string { return "trigger." + triggerKey(ref) }

@@ -19,12 +19,15 @@ type Metrics struct {
 
 	Reconciles       *prometheus.CounterVec   // by region, result (ok, error, skipped)
 	ReconcileSeconds *prometheus.HistogramVec // by region
+
+	Rechecks *prometheus.CounterVec // copies re-read before a cancel, by region
 }
 
 // NewMetrics makes the series and registers them on reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	ns := "copyguard"
 	m := &Metrics{
+		Rechecks:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rechecks_total", Help: "Copies read again with DescribeImages before a cancel, by region."}, []string{"region"}),
 		Triggers:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "triggers_total", Help: "Triggers decided, by type."}, []string{"type"}),
 		Rejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejected_total", Help: "Input events rejected, by input kind."}, []string{"input"}),
 		Decisions:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "decisions_total", Help: "Per-copy decisions, by action."}, []string{"action"}),
@@ -46,6 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Time to list a region (retries included) and apply the listing.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}, []string{"region"})
 	if reg != nil {
 		reg.MustRegister(m.Reconciles, m.ReconcileSeconds)
+		reg.MustRegister(m.Rechecks)
 		reg.MustRegister(m.Triggers, m.Rejected, m.Decisions, m.Results, m.CancelCalls, m.Retries,
 			m.EvalErrors, m.DecideSeconds, m.CallSeconds, m.ToCallSeconds, m.Paused)
 	}

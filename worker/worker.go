@@ -31,6 +31,10 @@ func New(cfg Config) (*Worker, error) {
 	inv := newInventory(b)
 	w := &Worker{decider: newDecider(b, inv), actor: newActor(b, inv), inv: inv}
 	inv.judge = w.decider.judgeNew
+	w.actor.policies = w.decider.Policies
+	if cfg.Describer != nil {
+		w.actor.batcher = newDescribeBatcher(batchWindow, w.actor.describe)
+	}
 	if cfg.Registerer != nil {
 		inv.registerGauges(cfg.Registerer)
 	}

@@ -144,13 +144,13 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 
 	a.pub = &trackedPublisher{Publisher: bus.Publisher{JS: a.js}}
 	a.Worker, err = worker.New(worker.Config{
-		Policies: set, Canceller: client, Lister: client, Publisher: a.pub,
+		Policies: set, Canceller: client, Lister: client, Describer: client, Publisher: a.pub,
 		Claims: bus.KV{B: a.Topo.Claims}, Copies: bus.KV{B: a.Topo.Copies}, Conditions: bus.KV{B: a.Topo.Conditions},
 		Limits: bus.KV{B: a.Topo.Limits}, Leases: bus.KV{B: a.Topo.Leases},
 		Prefix: cfg.SubjectPrefix, Instance: cfg.InstanceID, Regions: cfg.Regions, DryRun: cfg.DryRun,
 		MaxBodySize: cfg.MaxBodySize, QPS: cfg.QPS, Burst: cfg.Burst,
 		Retry:       worker.RetryPolicy{MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxRetryTime},
-		CallTimeout: cfg.CallTimeout, ReconcileEvery: cfg.ReconcileEvery,
+		CallTimeout: cfg.CallTimeout, ReconcileEvery: cfg.ReconcileEvery, RecheckAfter: cfg.RecheckAfter,
 		Logger: log, Registerer: registerer,
 	})
 	if err != nil {

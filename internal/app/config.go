@@ -48,6 +48,7 @@ type Config struct {
 	MaxRetryTime    time.Duration // --max-retry-time
 	CallTimeout     time.Duration // --call-timeout
 	ReconcileEvery  time.Duration // --reconcile-every
+	RecheckAfter    time.Duration // --recheck-after
 	ShutdownTimeout time.Duration // --shutdown-timeout
 	MaxBodySize     int           // --max-body-size
 	ClaimTTL        time.Duration // --claim-ttl
@@ -81,7 +82,7 @@ func Defaults() Config {
 		HTTPAddr: "127.0.0.1:9090", InstanceID: fmt.Sprintf("%s-%d", host, os.Getpid()),
 		LogFormat: "json", LogLevel: "info",
 		TriggerWorkers: 32, JobWorkers: 64, MaxAttempts: w.Retry.MaxAttempts, MaxRetryTime: w.Retry.MaxElapsed,
-		CallTimeout: w.CallTimeout, ReconcileEvery: w.ReconcileEvery, ShutdownTimeout: 20 * time.Second,
+		CallTimeout: w.CallTimeout, ReconcileEvery: w.ReconcileEvery, RecheckAfter: w.RecheckAfter, ShutdownTimeout: 20 * time.Second,
 		MaxBodySize: w.MaxBodySize, ClaimTTL: t.ClaimTTL, EventMaxAge: t.EventMaxAge, Replicas: t.Replicas,
 		TakeoverAfter: t.AckWait, NATSConnectTimeout: time.Minute,
 	}
@@ -120,7 +121,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"max-retry-time", c.MaxRetryTime}, {"call-timeout", c.CallTimeout}, {"reconcile-every", c.ReconcileEvery},
+	}{{"max-retry-time", c.MaxRetryTime}, {"call-timeout", c.CallTimeout}, {"reconcile-every", c.ReconcileEvery}, {"recheck-after", c.RecheckAfter},
 		{"shutdown-timeout", c.ShutdownTimeout}, {"claim-ttl", c.ClaimTTL}, {"event-max-age", c.EventMaxAge},
 		{"takeover-after", c.TakeoverAfter}, {"nats-connect-timeout", c.NATSConnectTimeout}} {
 		if d.v <= 0 {

@@ -221,6 +221,25 @@ func (p *trackedPublisher) Publish(ctx context.Context, subject, msgID string, b
 	return err
 }
 
+// PublishWithHeaders implements worker.HeaderPublisher when the wrapped
+// publisher does (bus.Publisher does); otherwise the headers are dropped.
+func (p *trackedPublisher) PublishWithHeaders(ctx context.Context, subject, msgID string, body []byte, headers map[string]string) error {
+	hp, ok := p.Publisher.(worker.HeaderPublisher)
+	if !ok {
+		return p.Publish(ctx, subject, msgID, body)
+	}
+	err := hp.PublishWithHeaders(ctx, subject, msgID, body, headers)
+	now := time.Now()
+	p.mu.Lock()
+	if err != nil {
+		p.lastErr, p.errAt = err, now
+	} else {
+		p.okAt = now
+	}
+	p.mu.Unlock()
+	return err
+}
+
 // publishFailureWindow is how long a failed publish with no success since
 // keeps the worker not ready.
 const publishFailureWindow = 30 * time.Second
