@@ -192,7 +192,7 @@ func (d *decider) claimAndQueue(ctx context.Context, ref event.TriggerRef, pd po
 			return "", gerr
 		}
 		if old.Trigger != ref {
-			return fmt.Sprintf("already decided by trigger %s (%s): %s", old.Trigger.ID, old.Trigger.Type, old.describe()), nil
+			return old.decidedBy(), nil
 		}
 		// A redelivery of this same trigger: the claim is ours; make sure
 		// the job exists (the publish is deduplicated).
