@@ -44,7 +44,7 @@ func policyCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("copyguard policy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, "usage: copyguard policy check PATH...\n") }
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -125,7 +125,7 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, "usage: copyguard policy test [-v] PATH...\n\nPATH is a test file or a directory of *_test.yaml files.\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
