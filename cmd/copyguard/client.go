@@ -250,7 +250,7 @@ func checkListened(typ string, paths []string, stderr io.Writer) error {
 		}
 		known = append(known, p.On...)
 	}
-	known = append(known, builtin...)
+	known = slices.DeleteFunc(append(known, builtin...), func(k string) bool { return k == typ })
 	return fmt.Errorf("trigger type %q: no enabled cancel policy in %s listens to it, and it releases no condition%s; not published",
 		typ, strings.Join(paths, ", "), didYouMean(typ, slices.Compact(known)))
 }
