@@ -131,7 +131,7 @@ func checkType(t string, wildcard bool) string {
 	}
 	// A typo in `on` makes a policy silently never fire, the worst way to
 	// fail; a type this close to a built-in one is almost surely a typo.
-	if s := suggest(t, builtin); s != "" {
+	if s := didYouMean(t, builtin); s != "" {
 		return fmt.Sprintf("unknown trigger type %q%s", t, s)
 	}
 	return ""
@@ -151,7 +151,7 @@ func (d *fieldDecoder) action() Action {
 	case "protect":
 		return ActionProtect
 	}
-	d.fail(v, "action", "unknown action %q%s; want cancel or protect", v.Value, suggest(v.Value, []string{"cancel", "protect"}))
+	d.fail(v, "action", "unknown action %q%s; want cancel or protect", v.Value, didYouMean(v.Value, []string{"cancel", "protect"}))
 	return ActionNone
 }
 

@@ -47,6 +47,12 @@ func (c claim) describe() string {
 	return string(c.State)
 }
 
+// decidedBy is the reason a later trigger that selects the copy gets:
+// who decided it, and where that decision is.
+func (c claim) decidedBy() string {
+	return fmt.Sprintf("already decided by trigger %s (%s): %s", c.Trigger.ID, c.Trigger.Type, c.describe())
+}
+
 // job is the durable unit of work for one copy to cancel: the decider
 // publishes it, the actor consumes it.
 type job struct {

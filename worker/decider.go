@@ -203,7 +203,7 @@ func (d *decider) claimAndQueue(ctx context.Context, tr trig, pd policy.Decision
 			return "", gerr
 		}
 		if old.Trigger != ref {
-			return fmt.Sprintf("already decided by trigger %s (%s): %s", old.Trigger.ID, old.Trigger.Type, old.describe()), nil
+			return old.decidedBy(), nil
 		}
 		// A redelivery of this same trigger: the claim is ours; make sure
 		// the job exists (the publish is deduplicated).

@@ -45,7 +45,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*bench.Options, error) {
 	fs.DurationVar(&o.MemorySettle, "memory-settle", o.MemorySettle, "memory: idle time before the measurement that counts (nats-server caches written blocks for 10s)")
 	fs.IntVar(&o.EvalN, "eval-n", o.EvalN, "eval: copies in the index")
 	fs.IntVar(&o.EvalRuns, "eval-runs", o.EvalRuns, "eval: evaluations per trigger")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {

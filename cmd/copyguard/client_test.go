@@ -248,6 +248,8 @@ func TestTriggerRetriesUntilAStreamAnswers(t *testing.T) {
 func TestPauseResume(t *testing.T) {
 	b := startBus(t, "copyguard")
 	t.Setenv("USER", "alice")
+	host, _ := os.Hostname()
+	alice := "alice@" + host
 	state := func() (worker.PauseState, uint64) {
 		t.Helper()
 		e, err := b.topo.Control.Get(t.Context(), worker.PauseKey)
@@ -269,7 +271,7 @@ func TestPauseResume(t *testing.T) {
 		t.Errorf("pause printed %q", out)
 	}
 	p, rev1 := state()
-	if !p.Paused || p.Reason != "incident 42" || p.By != "alice" || time.Since(p.At) > time.Minute {
+	if !p.Paused || p.Reason != "incident 42" || p.By != alice || time.Since(p.At) > time.Minute {
 		t.Errorf("after pause: %+v", p)
 	}
 
@@ -288,7 +290,7 @@ func TestPauseResume(t *testing.T) {
 	if _, _, err := cli(t, "pause", "--nats-url", b.url); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := state(); !p.Paused || p.Reason != "paused by alice" {
+	if p, _ := state(); !p.Paused || p.Reason != "paused by "+alice {
 		t.Errorf("pause without --reason: %+v", p)
 	}
 

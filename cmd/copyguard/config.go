@@ -181,7 +181,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (ap
 		given[i] = &flagValue{s: target[i], def: def}
 		fs.Var(given[i], s.name, s.help+" [$"+s.env()+"]")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
 		}
@@ -254,15 +254,17 @@ func applyFile(path string, target []setting) []error {
 		return []error{fmt.Errorf("%s:%d:%d: want a mapping of settings", path, root.Line, root.Column)}
 	}
 	byKey := map[string]setting{}
+	keys := make([]string, 0, len(target))
 	for _, s := range target {
 		byKey[s.key()] = s
+		keys = append(keys, s.key())
 	}
 	var errs []error
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		s, ok := byKey[k.Value]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: unknown setting %q", path, k.Line, k.Column, k.Value))
+			errs = append(errs, fmt.Errorf("%s:%d:%d: unknown setting %q%s", path, k.Line, k.Column, k.Value, didYouMean(k.Value, keys)))
 			continue
 		}
 		vals := []*yaml.Node{v}

@@ -132,7 +132,11 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	topo := bus.DefaultTopology()
 	topo.Replicas, topo.ClaimTTL, topo.EventMaxAge = cfg.Replicas, cfg.ClaimTTL, cfg.EventMaxAge
 	topo.AckWait, topo.Update = cfg.TakeoverAfter, cfg.UpdateTopology
-	topo.Logf = func(f string, args ...any) { log.Warn(fmt.Sprintf(f, args...)) }
+	var changed []string
+	topo.Logf = func(f string, args ...any) {
+		changed = append(changed, fmt.Sprintf(f, args...))
+		log.Warn(changed[len(changed)-1])
+	}
 	// Creating R3 streams can wait on leader elections: give it as long
 	// as reaching NATS in the first place.
 	sctx, cancel := context.WithTimeout(ctx, cfg.NATSConnectTimeout)
@@ -140,6 +144,11 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	cancel()
 	if err != nil {
 		return err
+	}
+	if len(changed) > 0 {
+		if err := a.auditTopology(ctx, changed); err != nil {
+			return err
+		}
 	}
 
 	a.pub = &trackedPublisher{Publisher: bus.Publisher{JS: a.js}}
