@@ -3,6 +3,7 @@ package worker
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
@@ -105,3 +106,10 @@ func limiterKey(api, region string) string { return api + "." + region }
 // Its last part is never an image id ("m-..."), so it cannot be taken
 // for a copy's claim.
 func triggerIDKey(ref event.TriggerRef) string { return "trigger." + triggerKey(ref) }
+
+// IsCopyKey reports whether a key of the claims bucket names a copy's
+// claim ("<region>.<image id>"), not a trigger record ("trigger.<hash>").
+func IsCopyKey(key string) bool {
+	_, id, ok := splitCopyKey(key)
+	return ok && strings.HasPrefix(id, "m-")
+}

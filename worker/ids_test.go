@@ -72,3 +72,16 @@ func TestSplitCopyKey(t *testing.T) {
 		})
 	}
 }
+
+func TestIsCopyKey(t *testing.T) {
+	for key, want := range map[string]bool{
+		"cn-hangzhou.m-bp1abc":              true,
+		"trigger.26b3e8d7b516b7a2e86da460":  false,
+		"cn-hangzhou":                       false,
+		"ap-southeast-1.m-t4iotlghgibd4w6v": true,
+	} {
+		if got := IsCopyKey(key); got != want {
+			t.Errorf("IsCopyKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

@@ -166,6 +166,9 @@ func claimStates(ctx context.Context, js jetstream.JetStream, names bus.Names) (
 	}
 	out := make(map[string]string, len(entries))
 	for _, e := range entries {
+		if !worker.IsCopyKey(e.Key()) {
+			continue
+		}
 		if cl, err := worker.ReadClaim(e.Value()); err == nil {
 			out[e.Key()] = cl.State
 		}
@@ -254,6 +257,9 @@ func runClaims(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		p := newPrinter(stdout, *asJSON, "REGION", "IMAGE", "STATE", "OUTCOME", "TRIGGER", "TYPE", "POLICIES", "ATTEMPTS", "OWNER", "UPDATED", "ERROR")
 		for _, e := range entries {
+			if !worker.IsCopyKey(e.Key()) {
+				continue // a trigger id's record, not a claim
+			}
 			cl, err := worker.ReadClaim(e.Value())
 			if err != nil {
 				fmt.Fprintf(stderr, "copyguard: claim %s: %v\n", e.Key(), err)
