@@ -41,6 +41,9 @@ type Config struct {
 	StoreDir string
 	// ConnName names the world's own NATS connection.
 	ConnName string
+	// NATSURL, if set, is a NATS the world uses instead of starting its
+	// own (a test cluster); StopNATS and StartNATS then do nothing.
+	NATSURL string
 }
 
 // World is a running installation. Its methods are safe for concurrent
@@ -48,7 +51,8 @@ type Config struct {
 type World struct {
 	dir      string // temp dir, removed by Close
 	storeDir string
-	port     int // the NATS port, kept across StopNATS/StartNATS
+	port     int    // the NATS port, kept across StopNATS/StartNATS
+	natsURL  string // an external NATS (Config.NATSURL), or empty
 	keyID    string
 	secret   string
 
@@ -75,7 +79,7 @@ func New(cfg Config) (w *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	w = &World{dir: dir, storeDir: cfg.StoreDir, port: -1, names: bus.NamesFor("copyguard")}
+	w = &World{dir: dir, storeDir: cfg.StoreDir, port: -1, natsURL: cfg.NATSURL, names: bus.NamesFor("copyguard")}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -133,6 +137,9 @@ func (w *World) startSim(cfg Config) error {
 // StartNATS starts the embedded server on the world's store, on a random
 // port the first time and on the same port after StopNATS.
 func (w *World) StartNATS() error {
+	if w.natsURL != "" {
+		return nil
+	}
 	if w.ns != nil {
 		return errors.New("start nats: already running")
 	}
@@ -180,8 +187,13 @@ func (w *World) Close() {
 	_ = os.RemoveAll(w.dir)
 }
 
-// NATSURL is the embedded server's client URL.
-func (w *World) NATSURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", w.port) }
+// NATSURL is the embedded server's client URL, or Config.NATSURL.
+func (w *World) NATSURL() string {
+	if w.natsURL != "" {
+		return w.natsURL
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", w.port)
+}
 
 // Conn is the world's own NATS connection.
 func (w *World) Conn() *nats.Conn { return w.nc }
