@@ -51,6 +51,20 @@ func FuzzLoad(f *testing.F) {
 		if set.Version() == "" {
 			t.Fatal("no version")
 		}
+		for _, p := range set.Policies() {
+			// What loads must be what the worker can act on: a
+			// released_by without a condition to release, or a protect
+			// policy with cancel-only settings, was accepted once.
+			if p.ReleasedBy != "" && p.ActiveFor <= 0 {
+				t.Fatalf("policy %q: released_by %q without active_for", p.Name, p.ReleasedBy)
+			}
+			if p.Action == ActionProtect && (p.MaxCancels != 0 || p.DryRun || p.ActiveFor != 0) {
+				t.Fatalf("policy %q: protect with cancel-only settings %+v", p.Name, p)
+			}
+			if p.Action != ActionCancel && p.Action != ActionProtect {
+				t.Fatalf("policy %q: action %v", p.Name, p.Action)
+			}
+		}
 		for _, typ := range []string{"budget.exceeded", "region.quarantined", "x"} {
 			tr := Trigger{Type: typ, Data: map[string]any{"region": "cn-beijing", "percent": 120.0}}
 			set.EvaluateCopies(tr, copies, benchNow)

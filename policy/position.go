@@ -70,12 +70,31 @@ func (t *text) position(off int) (int, int) {
 func (t *text) exprPosition(n *yaml.Node, exprLine, exprCol int) (int, int) {
 	value := []rune(n.Value)
 	target := valueOffset(value, exprLine, exprCol)
+	// cel-go puts an error at the end of the input (`a &&` and nothing
+	// after) past the expression's last character. Past the final line
+	// break a block scalar keeps, that is the start of the next line, which
+	// belongs to another key; point just after the last text instead.
+	if target == len(value) {
+		for target > 0 && value[target-1] == '\n' {
+			target--
+		}
+	}
 	if t == nil || target < 0 {
 		return n.Line, n.Column
 	}
 	j := t.offset(n.Line, n.Column)
 	if j < 0 {
 		return n.Line, n.Column
+	}
+	// An anchor or a tag (`&m`, `!!str`) comes first, where the node
+	// starts; the text starts after it and white space.
+	for j < len(t.runes) && (t.runes[j] == '&' || t.runes[j] == '!') {
+		for j < len(t.runes) && !isSpace(t.runes[j]) {
+			j++
+		}
+		for j < len(t.runes) && isSpace(t.runes[j]) {
+			j++
+		}
 	}
 	double := n.Style&yaml.DoubleQuotedStyle != 0
 	single := n.Style&yaml.SingleQuotedStyle != 0
@@ -122,6 +141,8 @@ func (t *text) exprPosition(n *yaml.Node, exprLine, exprCol int) (int, int) {
 		}
 	}
 }
+
+func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
 
 // escapeLen is the length of the double-quoted escape sequence at j.
 func escapeLen(rs []rune, j int) int {

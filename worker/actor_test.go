@@ -75,8 +75,8 @@ func TestHandleJob(t *testing.T) {
 		{
 			// MaxAttempts is 5: throttling answered eight times in a row
 			// uses none of them, since it is the limiter's signal.
-			name: "throttled more often than the attempts allow, then success",
-			errs: []error{errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, nil},
+			name:    "throttled more often than the attempts allow, then success",
+			errs:    []error{errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, errThrottled, nil},
 			verdict: Ack, calls: 9, outcome: "cancelled", copyGone: true,
 			check: func(t *testing.T, r *rig, _ Verdict) {
 				if c, _ := r.claim(t, key); c.Attempts != 9 || c.Failures != 0 {

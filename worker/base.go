@@ -3,7 +3,10 @@ package worker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -50,8 +53,18 @@ func (b *base) publishEvent(ctx context.Context, subject, id, typ, ceSubject str
 func (b *base) reject(ctx context.Context, m Msg, input string, cause error) Verdict {
 	// event.Reject cuts the body on a character boundary and replaces
 	// invalid UTF-8, so the notice stays within MaxOriginal once encoded.
-	r := event.Reject(m.Subject, m.Data, cause, b.cfg.Instance, b.cfg.Now())
-	if err := b.publishEvent(ctx, b.subjects.Rejected(), rejectedMsgID(m.Subject, m.Data), event.TypeRejected, m.Subject, r); err != nil {
+	// NATS allows subjects that a CloudEvent attribute does not (longer
+	// than 512 bytes, control characters, invalid UTF-8): such a subject is
+	// reported in the data, made printable, and left out of the envelope.
+	// Published as it came, the notice would be refused, and the message
+	// handed back for ever.
+	subject := printable(m.Subject)
+	ceSubject := subject
+	if ceSubject != m.Subject || len(ceSubject) > event.MaxSubjectLen {
+		ceSubject = ""
+	}
+	r := event.Reject(subject, m.Data, cause, b.cfg.Instance, b.cfg.Now())
+	if err := b.publishEvent(ctx, b.subjects.Rejected(), rejectedMsgID(m.Subject, m.Data), event.TypeRejected, ceSubject, r); err != nil {
 		return retryLater(b.log, m, "publish rejection", err)
 	}
 	b.m.Rejected.WithLabelValues(input).Inc()
@@ -70,4 +83,21 @@ func (b *base) recoverPanic(ctx context.Context, m Msg, input string, v *Verdict
 		defer func() { _ = recover() }()
 		*v = b.reject(ctx, m, input, fmt.Errorf("internal error while handling this event: %v", r))
 	}
+}
+
+// printable makes s valid UTF-8 without control characters, at most
+// event.MaxSubjectLen bytes long.
+func printable(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+	for len(s) > event.MaxSubjectLen {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }

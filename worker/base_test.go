@@ -127,6 +127,31 @@ func TestHandleTriggerRejectsLongBody(t *testing.T) {
 	}
 }
 
+// TestHandleTriggerRejectsOddSubjects: NATS subjects that no CloudEvent
+// may carry (too long, control characters, invalid UTF-8) are still
+// rejected and acked, not handed back for ever.
+func TestHandleTriggerRejectsOddSubjects(t *testing.T) {
+	for _, subject := range []string{
+		"copyguard.trigger." + strings.Repeat("x", 600),
+		"copyguard.trigger.budget\x01exceeded",
+		"copyguard.trigger.budget\xffexceeded",
+	} {
+		r := newRig(t)
+		v := r.w.HandleTrigger(testCtx, Msg{Subject: subject, Data: []byte("{}"), Delivered: 1})
+		if v.Kind != Ack {
+			t.Fatalf("subject %q: verdict %v (%s), want ack", subject[:30], v.Kind, v.Reason)
+		}
+		var rej event.Rejected
+		ev := decodeEvent(t, r.pub.all()[0], &rej)
+		if err := rej.Validate(); err != nil {
+			t.Errorf("rejection does not validate: %v", err)
+		}
+		if ev.Subject != "" || rej.Subject == "" || len(rej.Subject) > event.MaxSubjectLen {
+			t.Errorf("envelope subject %q, data subject %q; want the envelope's left out, the data's made printable", ev.Subject, rej.Subject)
+		}
+	}
+}
+
 func TestHandleTriggerRejectionPublishFails(t *testing.T) {
 	r := newRig(t)
 	r.pub.fail = func(string, string) error { return errBoom }

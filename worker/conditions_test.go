@@ -102,13 +102,13 @@ func TestConditionExpires(t *testing.T) {
 		mustAck(t, "quarantine", r.w.HandleTrigger(testCtx, quarantine(t, "q-1", "cn-hangzhou")))
 		time.Sleep(time.Hour - time.Second)
 		early := inflight("cn-hangzhou", "m-erly0001", nil)
-		mustAck(t, "copy.started", r.w.HandleInventory(testCtx, copyStartedMsg(t, "e-0", early)))
+		mustAck(t, "copy.started", r.w.HandleInventory(testCtx, copyStartedMsgAt(t, "e-0", early, time.Now())))
 		if _, ok := r.claim(t, copyKey(early)); !ok {
 			t.Error("a copy started a second before active_for ran out was not claimed")
 		}
 		time.Sleep(2 * time.Second)
 		c := inflight("cn-hangzhou", "m-late0001", nil)
-		mustAck(t, "copy.started", r.w.HandleInventory(testCtx, copyStartedMsg(t, "e-1", c)))
+		mustAck(t, "copy.started", r.w.HandleInventory(testCtx, copyStartedMsgAt(t, "e-1", c, time.Now())))
 		if _, ok := r.claim(t, copyKey(c)); ok {
 			t.Error("a copy started after active_for was claimed")
 		}

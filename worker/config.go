@@ -40,6 +40,11 @@ type Config struct {
 	// Registerer receives the worker's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+
+	// Leases holds the per-region reconcile leases and the record of each
+	// region's last listing (lease.go); it needs per-key TTL. nil: this
+	// replica lists every region itself and keeps the records in memory.
+	Leases KV
 }
 
 func (c *Config) validate() error {

@@ -9,9 +9,11 @@
 //	decider.go    triggers → decode → evaluate → claims and jobs → decision
 //	actor.go      jobs → rate limit → call → retry → result
 //	inventory.go  the mirror of the copies bucket and the pause switch;
-//	reconcile.go  its DescribeImages reconcile; conditions.go the
-//	              conditions in force (kept by the inventory, recorded,
-//	              released and applied by the decider)
+//	copies.go     its forward-only, compare-and-set writes;
+//	reconcile.go  its DescribeImages reconcile; lease.go the per-region
+//	              reconcile lease, listing records and readiness;
+//	              conditions.go the conditions in force (kept by the
+//	              inventory, recorded, released and applied by the decider)
 //
 // Worker (worker.go) only composes them for the bus. retry.go draws the
 // state machine of one copy's cancel; ids.go builds every message id and

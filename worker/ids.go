@@ -88,6 +88,14 @@ func rejectedMsgID(subject string, data []byte) string {
 	return "rejected:" + hex.EncodeToString(sum[:12])
 }
 
+// reconcileLeaseKey is the leases bucket key a replica creates to list
+// region: "reconcile.<region>".
+func reconcileLeaseKey(region string) string { return "reconcile." + region }
+
+// listedKey is the leases bucket key recording region's last complete
+// listing and last listing error: "listed.<region>".
+func listedKey(region string) string { return "listed." + region }
+
 // limiterKey is the limits bucket key of the fleet's budget for one API
 // ("cancel", "describe") in one region: "<api>.<region>".
 func limiterKey(api, region string) string { return api + "." + region }

@@ -34,6 +34,8 @@ func TestIDs(t *testing.T) {
 		{"result subject", resultSubject(result(cloud.OutcomeCancelled)), "cn-hangzhou/m-aaaa0001"},
 		{"decision msg id", decisionMsgID(budget), "decision:26b3e8d7b516b7a2e86da460"},
 		{"condition decision msg id", conditionDecisionMsgID(quar, cp), "decision:95cea2d4b69634eb8974682a:cn-hangzhou.m-aaaa0001"},
+		{"reconcile lease key", reconcileLeaseKey("cn-hangzhou"), "reconcile.cn-hangzhou"},
+		{"listed key", listedKey("cn-hangzhou"), "listed.cn-hangzhou"},
 		{"rejected msg id", rejectedMsgID("copyguard.trigger.budget.exceeded", []byte(`{"specversion":"1.0",`)), "rejected:2be8741cdd6efc75035dfdf1"},
 	}
 	for _, tt := range tests {

@@ -31,13 +31,22 @@ type inventory struct {
 	mu         sync.Mutex // guards conditions
 	conditions map[string]condition
 
+	// removed remembers recent removals from the copies bucket (copies.go).
+	removed removals
+	// listings is the reconcile's per-region state (reconcile.go).
+	listings listings
+
 	// judge decides a copy seen for the first time against the conditions
 	// in force; New sets it to the decider's.
 	judge func(ctx context.Context, c cloud.Copy) error
+	// describeLimiter paces the region's DescribeImages calls.
+	describeLimiter func(region string) callLimiter
 }
 
 func newInventory(b *base) *inventory {
-	return &inventory{base: b, index: policy.NewCopyIndex(), conditions: map[string]condition{}}
+	return &inventory{base: b, index: policy.NewCopyIndex(), conditions: map[string]condition{},
+		removed: removals{keep: removedKeep(b.cfg.ReconcileEvery)}, listings: newListings(b.cfg.Regions),
+		describeLimiter: func(region string) callLimiter { return b.limits.get(apiDescribe, region) }}
 }
 
 // PauseState is the value of the pause switch in the control bucket.
@@ -70,14 +79,33 @@ func (i *inventory) HandleInventory(ctx context.Context, m Msg) (v Verdict) {
 			return i.reject(ctx, m, "inventory", err)
 		}
 		c := cs.Copy()
-		if old, ok := i.index.Get(c.Region, c.ImageID); ok {
-			c = mergeCopy(old, c)
+		if now := i.cfg.Now(); c.StartedAt.After(now.Add(maxFuture)) {
+			// A start in the future would make the copy look young to every
+			// age rule for as long as the clock is wrong.
+			return i.reject(ctx, m, "inventory", &event.Error{Field: "data.started_at",
+				Reason: fmt.Sprintf("%s is more than %s after this worker's clock (%s)", c.StartedAt.Format(time.RFC3339), maxFuture, now.Format(time.RFC3339))})
 		}
-		if err := i.putCopy(ctx, c); err != nil {
+		// The event can be older than a removal of the copy (a redelivery
+		// after copy.finished or a cancel): then it must not add it back.
+		at := ev.Time
+		if at.IsZero() {
+			at = c.StartedAt
+		}
+		s, err := i.storeCopy(ctx, c, observation{at: at, checkClaims: true, judge: true})
+		if err != nil {
 			return retryLater(i.log, m, "store copy", err)
 		}
-		if err := i.judge(ctx, c); err != nil {
-			return retryLater(i.log, m, "apply conditions", err)
+		if s.skipped != "" {
+			i.log.Info("copy.started for a copy already gone; not added", zap.String("image_id", c.ImageID),
+				zap.String("region", c.Region), zap.String("reason", s.skipped))
+			return ack()
+		}
+		// Only the writer that created the key judges the copy; a
+		// redelivery takes over a judge that failed half-way.
+		if s.JudgePending && (s.created || m.Delivered > 1) {
+			if err := i.judgeAndMark(ctx, s.Copy); err != nil {
+				return retryLater(i.log, m, "apply conditions", err)
+			}
 		}
 	case event.TypeCopyFinished:
 		cf, err := event.DecodeCopyFinished(ev)
@@ -93,16 +121,17 @@ func (i *inventory) HandleInventory(ctx context.Context, m Msg) (v Verdict) {
 	return ack()
 }
 
-// putCopy stores c in the copies bucket and mirrors it at once: the watch
-// echo comes later, and a trigger right after copy.started should see
-// the copy.
+// maxFuture is how far a copy.started's started_at may lie ahead of this
+// worker's clock (clock skew between producer and worker) before the
+// event is rejected.
+const maxFuture = 15 * time.Minute
+
+// putCopy merges c into the copies bucket and mirrors it at once: the
+// watch echo comes later, and a trigger right after copy.started should
+// see the copy. It makes no check for removals; tests use it to seed.
 func (i *inventory) putCopy(ctx context.Context, c cloud.Copy) error {
-	val, _ := json.Marshal(c)
-	if _, err := i.cfg.Copies.Put(ctx, copyKey(c), val); err != nil {
-		return fmt.Errorf("store copy %s: %w", copyKey(c), err)
-	}
-	i.index.Put(c)
-	return nil
+	_, err := i.storeCopy(ctx, c, observation{})
+	return err
 }
 
 // removeCopy deletes a copy from the copies bucket and, once that
@@ -115,50 +144,27 @@ func (i *inventory) removeCopy(ctx context.Context, key string) error {
 	return nil
 }
 
-// mergeCopy keeps what only copy.started knows (the source) and takes the
-// newest status and progress.
-func mergeCopy(old, c cloud.Copy) cloud.Copy {
-	if c.SourceRegion == "" {
-		c.SourceRegion = old.SourceRegion
-	}
-	if c.SourceImageID == "" {
-		c.SourceImageID = old.SourceImageID
-	}
-	if c.Name == "" {
-		c.Name = old.Name
-	}
-	if c.ResourceGroupID == "" {
-		c.ResourceGroupID = old.ResourceGroupID
-	}
-	if len(c.Tags) == 0 {
-		c.Tags = old.Tags
-	}
-	if c.StartedAt.IsZero() {
-		c.StartedAt = old.StartedAt
-	}
-	if c.SizeGB == 0 {
-		c.SizeGB = old.SizeGB
-	}
-	if c.Progress < old.Progress && c.Status == old.Status {
-		c.Progress = old.Progress
-	}
-	return c
-}
-
 // ApplyCopy mirrors one change of the copies bucket; bus's watch calls it
-// with every change.
+// with every change. Deletes are remembered for a while (copies.go).
 func (i *inventory) ApplyCopy(key string, val []byte, deleted bool) {
 	if deleted {
+		i.removed.note(key, i.cfg.Now())
 		region, id, ok := splitCopyKey(key)
 		if ok {
 			i.index.Delete(region, id)
 		}
 		return
 	}
-	var c cloud.Copy
-	if err := json.Unmarshal(val, &c); err != nil {
+	var sc storedCopy
+	if err := json.Unmarshal(val, &sc); err != nil {
 		i.log.Warn("inventory entry unreadable", zap.String("key", key), zap.Error(err))
 		return
+	}
+	c := sc.Copy
+	if old, ok := i.index.Get(c.Region, c.ImageID); ok {
+		// The watch can deliver an older revision after this worker
+		// mirrored its own newer write: never step back.
+		c = mergeCopy(old, c)
 	}
 	i.intern.copy(&c)
 	i.index.Put(c)

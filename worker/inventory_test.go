@@ -13,6 +13,13 @@ import (
 
 func copyStartedMsg(t *testing.T, id string, c cloud.Copy) Msg {
 	t.Helper()
+	return copyStartedMsgAt(t, id, c, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+}
+
+// copyStartedMsgAt is copyStartedMsg published at at; without a
+// started_at in the data, at is also the copy's start.
+func copyStartedMsgAt(t *testing.T, id string, c cloud.Copy, at time.Time) Msg {
+	t.Helper()
 	data := map[string]any{"image_id": c.ImageID, "region": c.Region}
 	if c.SourceRegion != "" {
 		data["source_region"] = c.SourceRegion
@@ -20,7 +27,7 @@ func copyStartedMsg(t *testing.T, id string, c cloud.Copy) Msg {
 	if len(c.Tags) > 0 {
 		data["tags"] = c.Tags
 	}
-	ev, err := event.New(event.TypeCopyStarted, "test", id, "", time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), data)
+	ev, err := event.New(event.TypeCopyStarted, "test", id, "", at, data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,9 @@ type Metrics struct {
 	CallSeconds   *prometheus.HistogramVec // by region
 	ToCallSeconds prometheus.Histogram     // trigger decided -> cancel call sent
 	Paused        prometheus.Gauge
+
+	Reconciles       *prometheus.CounterVec   // by region, result (ok, error, skipped)
+	ReconcileSeconds *prometheus.HistogramVec // by region
 }
 
 // NewMetrics makes the series and registers them on reg (nil: unregistered).
@@ -37,7 +40,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "paused", Help: "1 while the pause switch is on."}),
 	}
+	m.Reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reconcile_total",
+		Help: "DescribeImages reconciles of a region, by result: ok, error, or skipped (another replica holds the lease)."}, []string{"region", "result"})
+	m.ReconcileSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "reconcile_seconds",
+		Help: "Time to list a region (retries included) and apply the listing.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}, []string{"region"})
 	if reg != nil {
+		reg.MustRegister(m.Reconciles, m.ReconcileSeconds)
 		reg.MustRegister(m.Triggers, m.Rejected, m.Decisions, m.Results, m.CancelCalls, m.Retries,
 			m.EvalErrors, m.DecideSeconds, m.CallSeconds, m.ToCallSeconds, m.Paused)
 	}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/policy"
@@ -69,6 +70,19 @@ func (w *Worker) Reconcile(ctx context.Context) error { return w.inv.Reconcile(c
 // RunReconcile reconciles at start and then every ReconcileEvery until ctx
 // ends.
 func (w *Worker) RunReconcile(ctx context.Context) { w.inv.RunReconcile(ctx) }
+
+// InventoryReady reports whether every configured region has a complete
+// DescribeImages listing, by any replica, recent enough (two reconcile
+// rounds); the error names the regions still missing. It reads the
+// leases bucket only for regions not known fresh. With no regions or no
+// Lister it is ready at once.
+func (w *Worker) InventoryReady(ctx context.Context, now time.Time) error {
+	return w.inv.InventoryReady(ctx, now)
+}
+
+// Listings returns, per configured region, the last complete listing and
+// the last listing error this replica knows of (for /readyz). No I/O.
+func (w *Worker) Listings() []RegionListing { return w.inv.Listings() }
 
 // Policies returns the loaded policy set.
 func (w *Worker) Policies() *policy.Set { return w.decider.Policies() }

@@ -38,8 +38,9 @@ type clientCommand struct {
 }
 
 // newClientCommand makes the flag set of a client command with the NATS
-// flags; the command adds its own to fs before calling run.
-func newClientCommand(name string, positional bool, stderr io.Writer) *clientCommand {
+// flags; the command adds its own to fs before calling run. timeout is
+// the default of --timeout.
+func newClientCommand(name string, positional bool, timeout time.Duration, stderr io.Writer) *clientCommand {
 	c := &clientCommand{fs: flag.NewFlagSet(name, flag.ContinueOnError), positional: positional}
 	c.fs.SetOutput(stderr)
 	def := os.Getenv("COPYGUARD_NATS_URL")
@@ -52,7 +53,7 @@ func newClientCommand(name string, positional bool, stderr io.Writer) *clientCom
 	}
 	c.fs.StringVar(&c.url, "nats-url", def, "NATS server URL(s) [$COPYGUARD_NATS_URL]")
 	c.fs.StringVar(&c.prefix, "subject-prefix", prefix, "subject prefix [$COPYGUARD_SUBJECT_PREFIX]")
-	c.fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for NATS")
+	c.fs.DurationVar(&c.timeout, "timeout", timeout, "how long to wait for NATS")
 	return c
 }
 
@@ -131,7 +132,8 @@ func splitPositional(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClientCommand("copyguard trigger TYPE", true, stderr)
+	// 15s: a leader election after a lost node can take ~9s (SPEC §10).
+	c := newClientCommand("copyguard trigger TYPE", true, 15*time.Second, stderr)
 	data := c.fs.String("data", "{}", "the trigger's data, a JSON object")
 	id := c.fs.String("id", "", "CloudEvent id (default: generated); also the Nats-Msg-Id, so a repeat is dropped")
 	source := c.fs.String("source", "copyguard-cli", "CloudEvent source")
@@ -169,11 +171,10 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	return c.run(args, check, func(js jetstream.JetStream) error {
 		subj := bus.NamesFor(c.prefix).TriggerSubject(typ)
-		pctx, cancel := context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-		ack, err := js.PublishMsg(pctx, &nats.Msg{Subject: subj, Data: body, Header: nats.Header{"Content-Type": []string{"application/cloudevents+json"}}}, jetstream.WithMsgID(*id))
+		msg := &nats.Msg{Subject: subj, Data: body, Header: nats.Header{"Content-Type": []string{"application/cloudevents+json"}}}
+		ack, err := publishRetrying(ctx, js, msg, *id, c.timeout)
 		if err != nil {
-			return fmt.Errorf("publish %s: %w (has a copyguard worker created its streams?)", subj, err)
+			return err
 		}
 		dup := ""
 		if ack.Duplicate {
@@ -194,7 +195,7 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func setPause(ctx context.Context, args []string, paused bool, stdout, stderr io.Writer) error {
 	name := map[bool]string{true: "pause", false: "resume"}[paused]
-	c := newClientCommand("copyguard "+name, false, stderr)
+	c := newClientCommand("copyguard "+name, false, 5*time.Second, stderr)
 	reason := c.fs.String("reason", "", "why (shown in held results)")
 	return c.run(args, nil, func(js jetstream.JetStream) error {
 		cctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -237,4 +238,48 @@ func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "copyguard %s commit %s %s %s/%s\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
+}
+
+// publishAttemptTimeout bounds one publish attempt, so an attempt that
+// met an election does not use up the whole --timeout.
+const publishAttemptTimeout = 2 * time.Second
+
+// publishRetrying publishes msg with id as its Nats-Msg-Id, and publishes
+// it again while no stream answers (no stream yet, or its leader is being
+// elected), for up to timeout. The id makes a repeat harmless: a stream
+// that stored an earlier attempt drops the later ones as duplicates.
+func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, id string, timeout time.Duration) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	wait := 100 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := js.PublishMsg(actx, msg, jetstream.WithMsgID(id))
+		acancel()
+		if err == nil {
+			return ack, nil
+		}
+		if !noStreamAnswer(err) {
+			return nil, fmt.Errorf("publish %s: %w", msg.Subject, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("publish %s: no stream answered in %v (%w): either no copyguard worker has created "+
+				"its streams on this NATS yet (start copyguard run once; check --subject-prefix), or the cluster is "+
+				"electing a stream leader and needs longer (raise --timeout)", msg.Subject, time.Since(start).Round(100*time.Millisecond), err)
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// noStreamAnswer is a publish that reached no stream leader: worth
+// another try while an election may be going on.
+func noStreamAnswer(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected)
 }

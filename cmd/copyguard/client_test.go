@@ -196,10 +196,14 @@ func TestTriggerRefusesBadInput(t *testing.T) {
 // down or the streams were never created, and honours --subject-prefix.
 func TestTriggerWithoutWorker(t *testing.T) {
 	ns := natstest.Start(t)
+	start := time.Now()
 	_, _, err := cli(t, "trigger", "cost.anomaly", "--nats-url", ns.ClientURL(), "--timeout", "2s")
-	if err == nil || !strings.Contains(err.Error(), "publish copyguard.trigger.cost.anomaly") ||
-		!strings.Contains(err.Error(), "created its streams") {
+	if err == nil || !strings.Contains(err.Error(), "publish copyguard.trigger.cost.anomaly: no stream answered in 2") ||
+		!strings.Contains(err.Error(), "created its streams") || !strings.Contains(err.Error(), "electing a stream leader") {
 		t.Errorf("no streams: %v", err)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("gave up after %v, want it to keep trying for --timeout 2s", d)
 	}
 
 	b := setupBus(t, ns.ClientURL(), "acme")
@@ -215,6 +219,26 @@ func TestTriggerWithoutWorker(t *testing.T) {
 	_, _, err = cli(t, "trigger", "cost.anomaly", "--nats-url", url, "--timeout", "2s")
 	if err == nil || !strings.Contains(err.Error(), "connect to nats at "+url) {
 		t.Errorf("NATS down: %v", err)
+	}
+}
+
+// TestTriggerRetriesUntilAStreamAnswers: a publish that meets no stream
+// (a leader election, or streams not made yet) is tried again within
+// --timeout, and lands once, however many attempts it took.
+func TestTriggerRetriesUntilAStreamAnswers(t *testing.T) {
+	ns := natstest.Start(t)
+	made := make(chan *testBus, 1)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		made <- setupBus(t, ns.ClientURL(), "copyguard")
+	}()
+	out, _, err := cli(t, "trigger", "cost.anomaly", "--nats-url", ns.ClientURL(), "--id", "retried-1", "--timeout", "20s")
+	b := <-made
+	if err != nil || !strings.Contains(out, "published cost.anomaly id=retried-1") {
+		t.Fatalf("trigger during the outage: %v %q", err, out)
+	}
+	if n := streamMsgs(t, b.topo.Triggers); n != 1 {
+		t.Errorf("%d messages in the trigger stream, want 1", n)
 	}
 }
 
@@ -373,12 +397,12 @@ func TestWatchFollow(t *testing.T) {
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"watch", "--nats-url", b.url}, out, &syncBuffer{}) }()
-	waitFor(t, "watch's consumer", 10*time.Second, func() bool {
+	natstest.WaitFor(t, "watch's consumer", 10*time.Second, func() bool {
 		info, err := b.topo.Events.Info(t.Context())
 		return err == nil && info.State.Consumers == 1
 	})
 	watchEvents(t, b, "new")
-	waitFor(t, "three lines", 10*time.Second, func() bool { return strings.Count(out.String(), "\n") >= 3 })
+	natstest.WaitFor(t, "three lines", 10*time.Second, func() bool { return strings.Count(out.String(), "\n") >= 3 })
 	cancel()
 	select {
 	case err := <-done:

@@ -17,6 +17,7 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
+	"github.com/copyguard/copyguard/internal/natstest"
 	"github.com/copyguard/copyguard/internal/world"
 )
 
@@ -91,7 +92,7 @@ func TestKillAndRestart(t *testing.T) {
 
 	js, names := w.JetStream(), w.Names()
 	ctx := context.Background()
-	waitFor(t, "the worker's streams", 60*time.Second, func() bool {
+	natstest.WaitFor(t, "the worker's streams", 60*time.Second, func() bool {
 		_, err := js.KeyValue(ctx, names.InventoryBucket)
 		_, err2 := js.Stream(ctx, names.EventStream)
 		return err == nil && err2 == nil
@@ -108,13 +109,13 @@ func TestKillAndRestart(t *testing.T) {
 			"image_id": id, "region": "cn-shanghai", "source_region": "cn-hangzhou", "tags": map[string]string{"cost-center": "k"}})
 	}
 	inv, _ := js.KeyValue(ctx, names.InventoryBucket)
-	waitFor(t, "the inventory", 30*time.Second, func() bool {
+	natstest.WaitFor(t, "the inventory", 30*time.Second, func() bool {
 		st, err := inv.Status(ctx)
 		return err == nil && st.Values() == n
 	})
 	publishEvent(t, w, names.TriggerSubject("budget.exceeded"), "budget.exceeded", "kill-budget", map[string]any{
 		"budget": "b", "percent": 150.0, "scope": map[string]any{"tags": map[string]any{"cost-center": "k"}}})
-	waitFor(t, "a few results", 30*time.Second, func() bool { return results.count() >= 10 })
+	natstest.WaitFor(t, "a few results", 30*time.Second, func() bool { return results.count() >= 10 })
 
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -126,7 +127,7 @@ func TestKillAndRestart(t *testing.T) {
 	}
 
 	b := startProc(t, env, args("survivor")...)
-	waitFor(t, "every copy's result", 90*time.Second, func() bool { return results.count() == n })
+	natstest.WaitFor(t, "every copy's result", 90*time.Second, func() bool { return results.count() == n })
 	twice := 0
 	for _, id := range ids {
 		rs := results.get("cn-shanghai/" + id)
@@ -219,16 +220,5 @@ func publishEvent(t *testing.T, w *world.World, subject, typ, id string, data ma
 	t.Helper()
 	if err := w.Publish(context.Background(), subject, typ, "test", id, data); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

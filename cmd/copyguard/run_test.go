@@ -26,6 +26,7 @@ import (
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/internal/app"
+	"github.com/copyguard/copyguard/internal/natstest"
 )
 
 const testPolicies = "../../internal/app/testdata/policies.yaml"
@@ -101,7 +102,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 		"--instance-id", "run-test", "--shutdown-timeout", "5s")
 	base := "http://" + addr
 
-	waitFor(t, "/readyz", 60*time.Second, func() bool {
+	natstest.WaitFor(t, "/readyz", 60*time.Second, func() bool {
 		p.alive(t)
 		code, _ := get(base + "/readyz")
 		return code == http.StatusOK
@@ -121,7 +122,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 			t.Errorf("/readyz check %s: %s", c.Name, c.Error)
 		}
 	}
-	if got := strings.Join(checks, ","); got != "started,nats,jetstream,publish,policies,cloud" {
+	if got := strings.Join(checks, ","); got != "started,nats,jetstream,publish,policies,inventory,cloud" {
 		t.Errorf("/readyz checks %s", got)
 	}
 	if code, _ := get(base + "/nosuch"); code != http.StatusNotFound {
@@ -134,7 +135,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 			return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(line) + `$`).MatchString(body)
 		}
 	}
-	waitFor(t, "an empty inventory", 10*time.Second, metric("copyguard_inventory_copies 0"))
+	natstest.WaitFor(t, "an empty inventory", 10*time.Second, metric("copyguard_inventory_copies 0"))
 
 	// A copy announced on the inventory stream shows in the gauge.
 	names := w.Names()
@@ -142,15 +143,15 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 		SourceImageID: "m-src00001", Tags: map[string]string{"cost-center": "r"}, CopyTime: time.Hour})
 	publishEvent(t, w, names.CopySubject("started"), "copy.started", "started-"+id, map[string]any{
 		"image_id": id, "region": "cn-shanghai", "source_region": "cn-hangzhou", "tags": map[string]string{"cost-center": "r"}})
-	waitFor(t, "the copy in copyguard_inventory_copies", 10*time.Second, metric("copyguard_inventory_copies 1"))
+	natstest.WaitFor(t, "the copy in copyguard_inventory_copies", 10*time.Second, metric("copyguard_inventory_copies 1"))
 
 	// A trigger from the command line cancels it.
 	if _, _, err := cli(t, "trigger", "budget.exceeded", "--nats-url", w.NATSURL(), "--id", "run-budget",
 		"--data", `{"budget":"r","percent":130,"scope":{"tags":{"cost-center":"r"}}}`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the trigger in copyguard_triggers_total", 10*time.Second, metric(`copyguard_triggers_total{type="budget.exceeded"} 1`))
-	waitFor(t, "the cancel result", 10*time.Second, metric(`copyguard_results_total{outcome="cancelled"} 1`))
+	natstest.WaitFor(t, "the trigger in copyguard_triggers_total", 10*time.Second, metric(`copyguard_triggers_total{type="budget.exceeded"} 1`))
+	natstest.WaitFor(t, "the cancel result", 10*time.Second, metric(`copyguard_results_total{outcome="cancelled"} 1`))
 	if n := sim.Calls("CancelCopyImage", id); n != 1 {
 		t.Errorf("CancelCopyImage called %d times for %s, want 1", n, id)
 	}
@@ -262,7 +263,7 @@ func TestRunEmbeddedNATS(t *testing.T) {
 	p := startProc(t, runEnv, "run", "--data-dir", dataDir, "--nats-port", strconv.Itoa(port), "--policy", testPolicies,
 		"--ecs-endpoint", endpoint, "--ecs-insecure", "--http-addr", "", "--log-format", "console", "--instance-id", "embedded")
 
-	waitFor(t, "the embedded server and the worker's streams", 60*time.Second, func() bool {
+	natstest.WaitFor(t, "the embedded server and the worker's streams", 60*time.Second, func() bool {
 		p.alive(t)
 		nc, err := nats.Connect(url, nats.Timeout(time.Second))
 		if err != nil {

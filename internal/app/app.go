@@ -42,10 +42,15 @@ type App struct {
 	stops    []stopStep
 	stopOnce sync.Once
 
-	consumers []*bus.Consumption
-	wg        sync.WaitGroup // until every consumer has closed
-	errc      chan error
-	ready     chan struct{}
+	consumersMu sync.Mutex // guards consumers: the trigger consumer starts late
+	consumers   []*bus.Consumption
+	wg          sync.WaitGroup // until every consumer has closed
+	// inventoryReady is set once every configured region has had a
+	// complete listing; triggers are read only from then on.
+	inventoryReady atomic.Bool
+	inventoryWait  atomic.Value // string: why the inventory is not ready yet
+	errc           chan error
+	ready          chan struct{}
 }
 
 // stopStep is one part to stop, named for the log.
@@ -140,7 +145,7 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	a.Worker, err = worker.New(worker.Config{
 		Policies: set, Canceller: client, Lister: client, Publisher: a.pub,
 		Claims: bus.KV{B: a.Topo.Claims}, Copies: bus.KV{B: a.Topo.Copies}, Conditions: bus.KV{B: a.Topo.Conditions},
-		Limits: bus.KV{B: a.Topo.Limits},
+		Limits: bus.KV{B: a.Topo.Limits}, Leases: bus.KV{B: a.Topo.Leases},
 		Prefix: cfg.SubjectPrefix, Instance: cfg.InstanceID, Regions: cfg.Regions, DryRun: cfg.DryRun,
 		MaxBodySize: cfg.MaxBodySize, QPS: cfg.QPS, Burst: cfg.Burst,
 		Retry:       worker.RetryPolicy{MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxRetryTime},
@@ -212,39 +217,86 @@ func (a *App) startBackground(ctx context.Context) error {
 	return nil
 }
 
-// startConsumers starts pulling inventory events, triggers and jobs. Jobs
-// pull only a few messages ahead of their handlers: a job handler can
-// wait seconds for its region's call slot, and a prefetched message's
-// AckWait (the takeover time) runs while it waits unheartbeated.
+// startConsumers starts pulling inventory events and jobs at once, and
+// triggers once the inventory is ready: a trigger decided against an
+// inventory that was never listed would match nothing and be acked, lost
+// for the copies it should have found. It waits unread in its stream
+// instead. Jobs pull only a few messages ahead of their handlers: a job
+// handler can wait seconds for its region's call slot, and a prefetched
+// message's AckWait (the takeover time) runs while it waits unheartbeated.
 func (a *App) startConsumers(ctx context.Context) error {
 	n := a.Topo.Names
-	for _, c := range []struct {
-		stream            jetstream.Stream
-		name              string
-		workers, prefetch int
-		h                 bus.Handler
-	}{
-		{a.Topo.Inventory, n.InventoryConsumer, 4, 0, a.Worker.HandleInventory},
-		{a.Topo.Triggers, n.TriggerConsumer, a.cfg.TriggerWorkers, 0, a.Worker.HandleTrigger},
-		{a.Topo.Jobs, n.JobConsumer, a.cfg.JobWorkers, jobPrefetch, a.Worker.HandleJob},
-	} {
-		cons, err := c.stream.Consumer(ctx, c.name)
-		if err != nil {
-			return fmt.Errorf("bind consumer %s: %w", c.name, err)
-		}
-		cc, err := bus.Consume(cons, bus.ConsumeConfig{Name: c.name, Workers: c.workers, Prefetch: c.prefetch, Logger: a.log}, c.h)
-		if err != nil {
-			return fmt.Errorf("consume %s: %w", c.name, err)
-		}
-		a.consumers = append(a.consumers, cc)
-		a.wg.Go(func() {
-			<-cc.Closed()
-			if err := cc.Err(); err != nil {
-				a.errc <- fmt.Errorf("consume %s: %w", c.name, err)
-			}
-		})
+	if err := a.consume(ctx, a.Topo.Inventory, n.InventoryConsumer, 4, 0, a.Worker.HandleInventory); err != nil {
+		return err
 	}
-	a.onStop("consumers", a.stopConsumers)
+	if err := a.consume(ctx, a.Topo.Jobs, n.JobConsumer, a.cfg.JobWorkers, jobPrefetch, a.Worker.HandleJob); err != nil {
+		return err
+	}
+	gctx, cancelGate := context.WithCancel(context.WithoutCancel(ctx))
+	var gate sync.WaitGroup
+	a.onStop("consumers", func() { cancelGate(); gate.Wait(); a.stopConsumers() })
+	gate.Go(func() {
+		if !a.waitInventory(gctx) {
+			return
+		}
+		if err := a.consume(gctx, a.Topo.Triggers, n.TriggerConsumer, a.cfg.TriggerWorkers, 0, a.Worker.HandleTrigger); err != nil {
+			a.errc <- err
+		}
+	})
+	return nil
+}
+
+// inventoryPoll is how often the trigger gate asks whether every
+// configured region has been listed.
+const inventoryPoll = 250 * time.Millisecond
+
+// waitInventory waits until every configured region has had a complete
+// listing, by this replica or another. It reports false if ctx ended.
+func (a *App) waitInventory(ctx context.Context) bool {
+	logged := false
+	for {
+		err := a.Worker.InventoryReady(ctx, time.Now())
+		if err == nil {
+			a.inventoryReady.Store(true)
+			if logged {
+				a.log.Info("inventory listed; reading triggers")
+			}
+			return true
+		}
+		a.inventoryWait.Store(err.Error())
+		if !logged {
+			a.log.Info("triggers wait until every region has been listed", zap.Error(err))
+			logged = true
+		}
+		t := time.NewTimer(inventoryPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// consume starts one consumer loop and watches it end.
+func (a *App) consume(ctx context.Context, stream jetstream.Stream, name string, workers, prefetch int, h bus.Handler) error {
+	cons, err := stream.Consumer(ctx, name)
+	if err != nil {
+		return fmt.Errorf("bind consumer %s: %w", name, err)
+	}
+	cc, err := bus.Consume(cons, bus.ConsumeConfig{Name: name, Workers: workers, Prefetch: prefetch, Logger: a.log}, h)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", name, err)
+	}
+	a.consumersMu.Lock()
+	a.consumers = append(a.consumers, cc)
+	a.consumersMu.Unlock()
+	a.wg.Go(func() {
+		<-cc.Closed()
+		if err := cc.Err(); err != nil {
+			a.errc <- fmt.Errorf("consume %s: %w", name, err)
+		}
+	})
 	return nil
 }
 
@@ -254,6 +306,8 @@ const jobPrefetch = 4
 // stopConsumers stops pulling, waits up to ShutdownTimeout for in-flight
 // work, then cancels it: the server redelivers what was not acked.
 func (a *App) stopConsumers() {
+	a.consumersMu.Lock()
+	defer a.consumersMu.Unlock()
 	for _, c := range a.consumers {
 		c.Drain()
 	}

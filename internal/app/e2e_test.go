@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/copyguard/copyguard/cloud/ecssim"
+	"github.com/copyguard/copyguard/internal/natstest"
 )
 
 func budget(team string, percent float64) map[string]any {
@@ -153,7 +154,7 @@ func TestLimitsAndDryRun(t *testing.T) {
 	if d := e.waitDecision("audit-1"); len(d.Planned) != 3 {
 		t.Fatalf("dry-run policy: planned=%d", len(d.Planned))
 	}
-	e.waitFor("held and planned results", 10*time.Second, func() bool {
+	natstest.WaitFor(e.t, "held and planned results", 10*time.Second, func() bool {
 		for _, id := range ids {
 			if len(e.result("cn-shenzhen", id)) != 2 {
 				return false
@@ -200,7 +201,7 @@ func TestRejectedInput(t *testing.T) {
 	} {
 		e.publishRaw(e.names.TriggerSubject("budget.exceeded"), fmt.Sprint("bad-", i), []byte(body))
 	}
-	e.waitFor("4 rejections", 10*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.rejected) == 4 })
+	natstest.WaitFor(e.t, "4 rejections", 10*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.rejected) == 4 })
 	e.mu.Lock()
 	for _, r := range e.rejected {
 		if r.Reason == "" || r.Subject != "copyguard.trigger.budget.exceeded" || r.Original == "" {
@@ -255,15 +256,15 @@ func TestPause(t *testing.T) {
 	id := e.seed(copyOpts{region: "cn-shanghai", costCenter: "p"})
 	e.waitInventory(a, 1)
 	e.setPause(true)
-	e.waitFor("the worker to see the pause", 5*time.Second, func() bool { _, p := a.Worker.Paused(); return p })
+	natstest.WaitFor(e.t, "the worker to see the pause", 5*time.Second, func() bool { _, p := a.Worker.Paused(); return p })
 	e.trigger("cancel.requested", "p-1", map[string]any{"image_id": id, "region": "cn-shanghai", "reason": "x"})
 	if r := e.waitResult("cn-shanghai", id); r.Outcome != "held" {
 		t.Fatalf("paused: %+v", r)
 	}
 	e.setPause(false)
-	e.waitFor("the worker to see the resume", 5*time.Second, func() bool { _, p := a.Worker.Paused(); return !p })
+	natstest.WaitFor(e.t, "the worker to see the resume", 5*time.Second, func() bool { _, p := a.Worker.Paused(); return !p })
 	e.trigger("cancel.requested", "p-2", map[string]any{"image_id": id, "region": "cn-shanghai", "reason": "x"})
-	e.waitFor("a second result", 10*time.Second, func() bool { return len(e.result("cn-shanghai", id)) == 2 })
+	natstest.WaitFor(e.t, "a second result", 10*time.Second, func() bool { return len(e.result("cn-shanghai", id)) == 2 })
 	if r := e.result("cn-shanghai", id)[1]; r.Outcome != "cancelled" {
 		t.Errorf("after resume: %+v", r)
 	}

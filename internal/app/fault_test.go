@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/copyguard/copyguard/cloud/ecssim"
+	"github.com/copyguard/copyguard/internal/natstest"
 )
 
 // TestTwoWorkersShareWork: two replicas on one NATS share a large fan-out;
@@ -70,7 +71,7 @@ func TestRestartFinishesWork(t *testing.T) {
 	}
 	e.waitInventory(a, 60)
 	e.trigger("budget.exceeded", "r-1", budget("r", 100))
-	e.waitFor("some results", 20*time.Second, func() bool {
+	natstest.WaitFor(e.t, "some results", 20*time.Second, func() bool {
 		n := 0
 		for _, id := range ids {
 			n += len(e.result("cn-shanghai", id))
@@ -109,12 +110,12 @@ func TestNATSRestart(t *testing.T) {
 	id := e.seed(copyOpts{region: "cn-shanghai", costCenter: "n"})
 	e.waitInventory(a, 1)
 	e.w.StopNATS()
-	e.waitFor("the worker to notice", 10*time.Second, func() bool { return a.Ready() != nil })
+	natstest.WaitFor(e.t, "the worker to notice", 10*time.Second, func() bool { return a.Ready() != nil })
 	if err := e.w.StartNATS(); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("the worker to reconnect", 20*time.Second, func() bool { return a.Ready() == nil })
-	e.waitFor("the test client to reconnect", 20*time.Second, func() bool { return e.nc.IsConnected() })
+	natstest.WaitFor(e.t, "the worker to reconnect", 20*time.Second, func() bool { return a.Ready() == nil })
+	natstest.WaitFor(e.t, "the test client to reconnect", 20*time.Second, func() bool { return e.nc.IsConnected() })
 	e.trigger("cancel.requested", "after-restart", map[string]any{"image_id": id, "region": "cn-shanghai", "reason": fmt.Sprint("restart")})
 	if r := e.waitResult("cn-shanghai", id); r.Outcome != "cancelled" {
 		t.Errorf("after restart: %+v", r)

@@ -18,6 +18,7 @@ import (
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/internal/app"
+	"github.com/copyguard/copyguard/internal/natstest"
 	"github.com/copyguard/copyguard/internal/world"
 	"github.com/copyguard/copyguard/worker"
 )
@@ -195,22 +196,10 @@ func (e *env) trigger(typ, id string, data map[string]any) {
 	e.publish(e.names.TriggerSubject(typ), typ, id, data)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
-	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitInventory waits until a worker's mirror holds n copies.
 func (e *env) waitInventory(a *app.App, n int) {
 	e.t.Helper()
-	e.waitFor(fmt.Sprintf("%d copies in the inventory", n), 20*time.Second, func() bool { return a.Worker.Inventory().Len() == n })
+	natstest.WaitFor(e.t, fmt.Sprintf("%d copies in the inventory", n), 20*time.Second, func() bool { return a.Worker.Inventory().Len() == n })
 }
 
 func (e *env) result(region, id string) []event.Result {
@@ -222,7 +211,7 @@ func (e *env) result(region, id string) []event.Result {
 // waitResult waits for the copy's first result and returns it.
 func (e *env) waitResult(region, id string) event.Result {
 	e.t.Helper()
-	e.waitFor("a result for "+region+"/"+id, 30*time.Second, func() bool { return len(e.result(region, id)) > 0 })
+	natstest.WaitFor(e.t, "a result for "+region+"/"+id, 30*time.Second, func() bool { return len(e.result(region, id)) > 0 })
 	return e.result(region, id)[0]
 }
 
@@ -239,7 +228,7 @@ func (e *env) decisionFor(triggerID string) (event.Decision, bool) {
 
 func (e *env) waitDecision(triggerID string) event.Decision {
 	e.t.Helper()
-	e.waitFor("the decision on "+triggerID, 30*time.Second, func() bool { _, ok := e.decisionFor(triggerID); return ok })
+	natstest.WaitFor(e.t, "the decision on "+triggerID, 30*time.Second, func() bool { _, ok := e.decisionFor(triggerID); return ok })
 	d, _ := e.decisionFor(triggerID)
 	return d
 }

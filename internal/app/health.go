@@ -85,6 +85,9 @@ type Check struct {
 	Error string `json:"error,omitempty"`
 	// Regions, for the cloud check: what each region's last call said.
 	Regions []worker.RegionHealth `json:"regions,omitempty"`
+	// Listings, for the inventory check: each configured region's last
+	// complete DescribeImages listing and last listing error.
+	Listings []worker.RegionListing `json:"listings,omitempty"`
 }
 
 // jetStreamProbeTimeout bounds the JetStream check (SPEC §10: the streams
@@ -107,7 +110,9 @@ func (a *App) Readiness(ctx context.Context) Readiness {
 		check("jetstream", a.probeJetStream(ctx)),
 		check("publish", a.pub.healthy(time.Now())),
 		check("policies", a.policiesLoaded()),
+		check("inventory", a.inventoryListed()),
 	}
+	checks[len(checks)-1].Listings = a.Worker.Listings()
 	cloud := Check{Name: "cloud", OK: true, Regions: a.Worker.CloudHealth()}
 	var bad []string
 	for _, rh := range cloud.Regions {
@@ -153,6 +158,21 @@ func (a *App) natsConnected() error {
 		return fmt.Errorf("nats %s", strings.ToLower(a.NC.Status().String()))
 	}
 	return nil
+}
+
+// inventoryListed holds until every configured region has had its first
+// complete listing; after that a late listing is reported in the
+// inventory's own metrics, not here: the inventory is kept up to date by
+// copy events too, and stopping on a slow DescribeImages would stop
+// every cancel.
+func (a *App) inventoryListed() error {
+	if a.inventoryReady.Load() {
+		return nil
+	}
+	if why, _ := a.inventoryWait.Load().(string); why != "" {
+		return errors.New(why)
+	}
+	return errors.New("waiting for the first listing")
 }
 
 func (a *App) policiesLoaded() error {

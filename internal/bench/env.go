@@ -18,6 +18,7 @@ import (
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/cloud/ecssim"
 	"github.com/copyguard/copyguard/internal/app"
+	"github.com/copyguard/copyguard/internal/waitfor"
 	"github.com/copyguard/copyguard/internal/world"
 )
 
@@ -186,21 +187,7 @@ func inFlightCopy(i int, region, batch string) cloud.Copy {
 // wait polls cond until it holds, waking on notify (if any) or every
 // 2 ms.
 func wait(ctx context.Context, timeout time.Duration, what string, notify <-chan struct{}, cond func() bool) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-deadline.C:
-			return fmt.Errorf("gave up waiting for %s after %v", what, timeout)
-		case <-notify:
-		case <-tick.C:
-		}
-	}
-	return nil
+	return waitfor.Until(ctx, what, timeout, 2*time.Millisecond, notify, cond)
 }
 
 // histMean is the mean of one of the worker's histograms, in ms, and its

@@ -20,6 +20,7 @@ import (
 	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/examples"
 	"github.com/copyguard/copyguard/internal/app"
+	"github.com/copyguard/copyguard/internal/waitfor"
 	"github.com/copyguard/copyguard/internal/world"
 )
 
@@ -180,14 +181,8 @@ func countDiscovered(cs []demoCopy) int {
 
 // waitUntil polls cond every 20ms until it holds or ctx ends.
 func (d *demo) waitUntil(ctx context.Context, what string, cond func() bool) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("demo: gave up waiting for %s: %w", what, ctx.Err())
-		case <-t.C:
-		}
+	if err := waitfor.Until(ctx, what, time.Hour, 20*time.Millisecond, nil, cond); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package waitfor_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -49,4 +51,27 @@ func TestCond(t *testing.T) {
 			t.Errorf("failure = %q, want %q", f.msg, want)
 		}
 	})
+}
+
+func TestUntil(t *testing.T) {
+	ctx := context.Background()
+	n := 0
+	if err := waitfor.Until(ctx, "three calls", time.Minute, time.Millisecond, nil, func() bool { n++; return n == 3 }); err != nil || n != 3 {
+		t.Errorf("Until = %v after %d calls, want nil after 3", err, n)
+	}
+	err := waitfor.Until(ctx, "never", 30*time.Millisecond, time.Millisecond, nil, func() bool { return false })
+	if err == nil || err.Error() != "gave up waiting for never after 30ms" {
+		t.Errorf("Until past its timeout = %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := waitfor.Until(cctx, "never", time.Minute, time.Millisecond, nil, func() bool { return false }); !errors.Is(err, context.Canceled) {
+		t.Errorf("Until on an ended context = %v, want context.Canceled", err)
+	}
+	wake := make(chan struct{}, 1)
+	calls := 0
+	wake <- struct{}{}
+	if err := waitfor.Until(ctx, "a wake-up", time.Minute, time.Hour, wake, func() bool { calls++; return calls == 2 }); err != nil {
+		t.Errorf("Until woken = %v", err)
+	}
 }

@@ -3,10 +3,13 @@ package policytest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,8 +96,26 @@ func readFile(name string) (*File, []byte, error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	// An empty file (or only comments) is a file without cases, not a
+	// decoding error ("EOF").
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("%s", yamlMessage(err))
+	}
+	// Cases in a second document would never run, and the file would
+	// pass without them.
+	var more yaml.Node
+	switch err := dec.Decode(&more); {
+	case errors.Is(err, io.EOF):
+	case err == nil && (len(more.Content) == 0 || isNull(more.Content[0])):
+		// A trailing `---` starts an empty document.
+	case err != nil:
+		return nil, nil, fmt.Errorf("%s", yamlMessage(err))
+	default:
+		line := more.Line
+		if len(more.Content) > 0 {
+			line = more.Content[0].Line
+		}
+		return nil, nil, fmt.Errorf("line %d: a test file holds one YAML document; found another", line)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err == nil {
@@ -141,8 +162,10 @@ func setCaseLines(root *yaml.Node, cases []Case) {
 	}
 }
 
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
 func parseExpect(n *yaml.Node) ([]expectation, error) {
-	if n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+	if n.Kind == 0 || isNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
@@ -165,8 +188,8 @@ func parseExpect(n *yaml.Node) ([]expectation, error) {
 				Policies *[]string `yaml:"policies"`
 				Vetoed   *[]string `yaml:"vetoed"`
 			}
-			if err := decodeStrict(v, &spec); err != nil {
-				return nil, fmt.Errorf("line %d: %v", v.Line, err)
+			if err := decodeStrict(v, &spec, "action", "policies", "vetoed"); err != nil {
+				return nil, err
 			}
 			actionName = spec.Action
 			if spec.Policies != nil {
@@ -188,16 +211,16 @@ func parseExpect(n *yaml.Node) ([]expectation, error) {
 	return out, nil
 }
 
-// decodeStrict decodes a node rejecting unknown keys, which Node.Decode
-// does not do by itself.
-func decodeStrict(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+// decodeStrict decodes a mapping node rejecting keys other than known,
+// which Node.Decode does not do by itself. Node.Decode, unlike decoding a
+// re-marshalled copy, keeps the file's line numbers.
+func decodeStrict(n *yaml.Node, v any, known ...string) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(known, k.Value) {
+			return fmt.Errorf("line %d: field %s not found", k.Line, k.Value)
+		}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
+	if err := n.Decode(v); err != nil {
 		return fmt.Errorf("%s", yamlMessage(err))
 	}
 	return nil
@@ -211,10 +234,32 @@ func yamlMessage(err error) string {
 	parts := strings.Split(msg, "\n  ")
 	for i, p := range parts {
 		if j := strings.Index(p, " in type "); j >= 0 {
-			parts[i] = p[:j]
+			p = p[:j]
 		}
+		if j := strings.LastIndex(p, " into "); j >= 0 && strings.HasPrefix(p, "line ") {
+			p = p[:j] + ", want " + yamlKind(p[j+len(" into "):])
+		}
+		parts[i] = p
 	}
 	return strings.Join(parts, "; ")
+}
+
+// yamlKind names the YAML a Go type decodes from.
+func yamlKind(goType string) string {
+	t := strings.TrimLeft(goType, "*")
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["), strings.HasPrefix(t, "policytest."):
+		return "a mapping"
+	case t == "time.Time":
+		return "a timestamp"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	}
+	return "a string"
 }
 
 func sorted(s []string) []string {
