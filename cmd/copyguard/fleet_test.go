@@ -61,7 +61,7 @@ func workerArgs(natsURL, endpoint, id, httpAddr string, extra ...string) []strin
 // waitReady waits until p answers 200 on /readyz at addr.
 func waitReady(t *testing.T, p *proc, addr string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, "/readyz 200 from "+addr, timeout, func() bool {
+	natstest.WaitFor(t, "/readyz 200 from "+addr, timeout, func() bool {
 		p.alive(t)
 		code, _ := get("http://" + addr + "/readyz")
 		return code == http.StatusOK
@@ -192,7 +192,7 @@ func fleetCopies(t *testing.T, w *world.World, n int, regions []string, cc strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the inventory", 60*time.Second, func() bool {
+	natstest.WaitFor(t, "the inventory", 60*time.Second, func() bool {
 		st, err := inv.Status(t.Context())
 		return err == nil && st.Values() == uint64(n)
 	})
@@ -261,7 +261,7 @@ func TestFleetLostNodeAndWorker(t *testing.T) {
 	keys := fleetCopies(t, w, n, regions, "fleet")
 	publishEvent(t, w, w.Names().TriggerSubject("budget.exceeded"), "budget.exceeded", "fleet-budget", map[string]any{
 		"budget": "b", "percent": 150.0, "scope": map[string]any{"tags": map[string]any{"cost-center": "fleet"}}})
-	waitFor(t, "a quarter of the cancels", 60*time.Second, func() bool { return len(calls.Calls("CancelCopyImage")) >= n/4 })
+	natstest.WaitFor(t, "a quarter of the cancels", 60*time.Second, func() bool { return len(calls.Calls("CancelCopyImage")) >= n/4 })
 
 	js := w.JetStream()
 	leader := c.StreamLeader(t.Context(), js, w.Names().JobStream)
@@ -276,7 +276,7 @@ func TestFleetLostNodeAndWorker(t *testing.T) {
 	<-procs[0].done
 	atFault := len(calls.Calls("CancelCopyImage"))
 	var newLeaderAt time.Time
-	waitFor(t, "a new leader of the jobs stream", 30*time.Second, func() bool {
+	natstest.WaitFor(t, "a new leader of the jobs stream", 30*time.Second, func() bool {
 		i := c.StreamLeader(t.Context(), js, w.Names().JobStream)
 		newLeaderAt = time.Now()
 		return i >= 0 && i != leader
@@ -286,13 +286,13 @@ func TestFleetLostNodeAndWorker(t *testing.T) {
 		t.Fatal("the fan-out was over before the faults; the test proves nothing")
 	}
 
-	waitFor(t, "every copy cancelled", 120*time.Second, func() bool {
+	natstest.WaitFor(t, "every copy cancelled", 120*time.Second, func() bool {
 		procs[1].alive(t)
 		procs[2].alive(t)
 		return cancelled(w, keys) == n
 	})
 	results := collectResults(t, js, w.Names())
-	waitFor(t, "a result for every copy", 30*time.Second, func() bool { return results.count() >= n })
+	natstest.WaitFor(t, "a result for every copy", 30*time.Second, func() bool { return results.count() >= n })
 	time.Sleep(time.Second) // time for a duplicate result to show
 	if got := results.count(); got != n {
 		t.Errorf("%d results for %d copies", got, n)
@@ -364,7 +364,7 @@ func TestFleetBudget(t *testing.T) {
 	start := time.Now()
 	publishEvent(t, w, w.Names().TriggerSubject("budget.exceeded"), "budget.exceeded", "budget-fleet", map[string]any{
 		"budget": "b", "percent": 150.0, "scope": map[string]any{"tags": map[string]any{"cost-center": "budget"}}})
-	waitFor(t, "every copy cancelled", 90*time.Second, func() bool { return cancelled(w, keys) == n })
+	natstest.WaitFor(t, "every copy cancelled", 90*time.Second, func() bool { return cancelled(w, keys) == n })
 	took := time.Since(start)
 
 	all := calls.Calls("CancelCopyImage")
