@@ -35,6 +35,7 @@ type clientCommand struct {
 	positional  bool // takes positional arguments, before or after the flags
 	url, prefix string
 	timeout     time.Duration
+	auth        bus.Auth // from flags; NATS_* fill the rest
 }
 
 // newClientCommand makes the flag set of a client command with the NATS
@@ -49,11 +50,17 @@ func newClientCommand(name string, positional bool, timeout time.Duration, stder
 	}
 	prefix := os.Getenv("COPYGUARD_SUBJECT_PREFIX")
 	if prefix == "" {
-		prefix = "copyguard"
+		prefix = event.DefaultSubjectPrefix
 	}
 	c.fs.StringVar(&c.url, "nats-url", def, "NATS server URL(s) [$COPYGUARD_NATS_URL]")
 	c.fs.StringVar(&c.prefix, "subject-prefix", prefix, "subject prefix [$COPYGUARD_SUBJECT_PREFIX]")
 	c.fs.DurationVar(&c.timeout, "timeout", timeout, "how long to wait for NATS")
+	c.fs.StringVar(&c.auth.Creds, "nats-creds", "", "NATS credentials file (JWT and seed) [$NATS_CREDS]")
+	c.fs.StringVar(&c.auth.NKey, "nats-nkey", "", "NATS nkey seed file [$NATS_NKEY]")
+	c.fs.StringVar(&c.auth.User, "nats-user", "", "NATS user; the password only from $NATS_PASSWORD [$NATS_USER]")
+	c.fs.StringVar(&c.auth.CA, "nats-ca", "", "CA file to verify the NATS server's TLS certificate [$NATS_CA]")
+	c.fs.StringVar(&c.auth.Cert, "nats-cert", "", "TLS client certificate file for NATS [$NATS_CERT]")
+	c.fs.StringVar(&c.auth.Key, "nats-key", "", "TLS client key file for NATS [$NATS_KEY]")
 	return c
 }
 
@@ -87,13 +94,14 @@ func (c *clientCommand) run(args []string, check func(pos []string) error, act f
 }
 
 func (c *clientCommand) connect() (*nats.Conn, jetstream.JetStream, error) {
-	opts, err := bus.AuthFromEnv().Options()
+	auth := c.auth.Or(bus.AuthFromEnv())
+	opts, err := auth.Options()
 	if err != nil {
 		return nil, nil, err
 	}
 	nc, err := nats.Connect(c.url, append(opts, nats.Name("copyguard cli"), nats.Timeout(c.timeout))...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to nats at %s: %w (is copyguard run or a nats-server up?)", c.url, err)
+		return nil, nil, fmt.Errorf("connect to nats at %s with %s: %w (is copyguard run or a nats-server up?)", bus.RedactURL(c.url), auth.Method(), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -511,4 +512,28 @@ func deadAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestClientAuth: the client commands take NATS credentials from flags
+// and NATS_* variables (a password only from the environment), and a
+// refused one is named in the error without its secret.
+func TestClientAuth(t *testing.T) {
+	ns := natstest.StartWith(t, func(o *server.Options) { o.Username, o.Password = "operator", "right-pw" })
+	url := ns.ClientURL()
+	setupBus(t, strings.Replace(url, "nats://", "nats://operator:right-pw@", 1), "copyguard")
+
+	t.Setenv("NATS_PASSWORD", "right-pw")
+	if _, _, err := cli(t, "pause", "--nats-url", url, "--nats-user", "operator", "--reason", "auth test"); err != nil {
+		t.Fatalf("pause with --nats-user and NATS_PASSWORD: %v", err)
+	}
+	t.Setenv("NATS_PASSWORD", "wrong-pw")
+	_, _, err := cli(t, "resume", "--nats-url", url, "--nats-user", "operator")
+	if err == nil || !strings.Contains(err.Error(), "with user/password (user operator)") || strings.Contains(err.Error(), "wrong-pw") {
+		t.Errorf("a wrong password: %v", err)
+	}
+	t.Setenv("NATS_PASSWORD", "")
+	_, _, err = cli(t, "resume", "--nats-url", url)
+	if err == nil || !strings.Contains(err.Error(), "with no credentials") {
+		t.Errorf("no credentials: %v", err)
+	}
 }

@@ -112,7 +112,8 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	if a.NATSURL == "" {
 		embedded, err := bus.StartEmbedded(bus.EmbeddedConfig{
 			Host: cfg.NATSHost, Port: cfg.NATSPort, StoreDir: cfg.DataDir,
-			Logf: func(f string, args ...any) { log.Debug(fmt.Sprintf(f, args...)) },
+			ConfigFile: cfg.NATSServerConfig,
+			Logf:       natsServerLog(log),
 		})
 		if err != nil {
 			return fmt.Errorf("--nats-port %d: %w", cfg.NATSPort, err)
@@ -170,7 +171,7 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 
 // connect reaches NATS, retrying for --nats-connect-timeout.
 func (a *App) connect(ctx context.Context) (*nats.Conn, error) {
-	return bus.Connect(ctx, bus.ConnConfig{URL: a.NATSURL, Name: "copyguard " + a.cfg.InstanceID, Auth: bus.AuthFromEnv(),
+	return bus.Connect(ctx, bus.ConnConfig{URL: a.NATSURL, Name: "copyguard " + a.cfg.InstanceID, Auth: a.cfg.NATSAuth.Or(bus.AuthFromEnv()),
 		RetryFor: a.cfg.NATSConnectTimeout,
 		OnEvent: func(ev string, err error) {
 			switch ev {
@@ -367,4 +368,20 @@ func (a *App) closeConn() {
 		}
 	}
 	a.NC.Close()
+}
+
+// natsServerLog logs the embedded server's lines at their own level: its
+// errors (a store out of descriptors) must reach the operator, its
+// notices are only interesting when looking.
+func natsServerLog(log *zap.Logger) func(level, msg string) {
+	return func(level, msg string) {
+		switch level {
+		case "error":
+			log.Error("nats server: " + msg)
+		case "warn":
+			log.Warn("nats server: " + msg)
+		default:
+			log.Debug("nats server: " + msg)
+		}
+	}
 }

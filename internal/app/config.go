@@ -14,10 +14,18 @@ import (
 // flag; the config-file key is the flag with "_" for "-", and the
 // environment variable is COPYGUARD_ and the key in upper case.
 type Config struct {
-	PolicyPaths   []string // --policy
-	NATSURL       string   // --nats-url; empty = embedded server
-	DataDir       string   // --data-dir
-	NATSHost      string   // --nats-host (embedded)
+	PolicyPaths []string // --policy
+	NATSURL     string   // --nats-url; empty = embedded server
+	DataDir     string   // --data-dir
+	NATSHost    string   // --nats-host (embedded)
+	// NATSServerConfig is a nats-server configuration file for the
+	// embedded server (--nats-server-config): users, accounts, TLS.
+	NATSServerConfig string
+	// NATSAuth is how run authenticates to NATS (--nats-creds, --nats-nkey,
+	// --nats-user, --nats-ca, --nats-cert, --nats-key); NATS_* variables
+	// fill what it leaves empty, and are the only way to give a password
+	// or a token, which a flag would show in the process list.
+	NATSAuth      bus.Auth
 	NATSPort      int      // --nats-port (embedded; -1 = any free port)
 	SubjectPrefix string   // --subject-prefix
 	Regions       []string // --regions
