@@ -77,27 +77,54 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
-	if cfg.Logf != nil {
-		s.SetLoggerV2(serverLogger{cfg.Logf}, false, false, false)
-	}
+	// The logger is set even without Logf: a port in use reaches us only
+	// as the server's Fatalf, and the server then never becomes ready.
+	fatal := make(chan string, 1)
+	s.SetLoggerV2(serverLogger{logf: cfg.Logf, fatal: fatal}, false, false, false)
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		return nil, fmt.Errorf("start embedded nats on %s:%d: not ready after 10s (port in use?)", cfg.Host, port)
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case msg := <-fatal:
+			s.Shutdown()
+			return nil, fmt.Errorf("start embedded nats on %s:%d: %s", cfg.Host, port, msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Shutdown()
+			return nil, fmt.Errorf("start embedded nats on %s:%d: not ready after 10s", cfg.Host, port)
+		}
 	}
 	return s, nil
 }
 
 // serverLogger passes the server's log on with its level, so that its
-// errors (a store out of descriptors, say) are not hidden at debug level.
-type serverLogger struct{ logf func(level, msg string) }
+// errors (a store out of descriptors, say) are not hidden at debug level,
+// and its first fatal error to fatal.
+type serverLogger struct {
+	logf  func(level, msg string) // nil: the log goes nowhere
+	fatal chan<- string
+}
 
-func (l serverLogger) Noticef(format string, v ...any) { l.logf("info", fmt.Sprintf(format, v...)) }
-func (l serverLogger) Warnf(format string, v ...any)   { l.logf("warn", fmt.Sprintf(format, v...)) }
-func (l serverLogger) Fatalf(format string, v ...any)  { l.logf("error", fmt.Sprintf(format, v...)) }
-func (l serverLogger) Errorf(format string, v ...any)  { l.logf("error", fmt.Sprintf(format, v...)) }
+func (l serverLogger) log(level, format string, v ...any) {
+	if l.logf != nil {
+		l.logf(level, fmt.Sprintf(format, v...))
+	}
+}
+
+func (l serverLogger) Noticef(format string, v ...any) { l.log("info", format, v...) }
+func (l serverLogger) Warnf(format string, v ...any)   { l.log("warn", format, v...) }
+func (l serverLogger) Errorf(format string, v ...any)  { l.log("error", format, v...) }
 func (l serverLogger) Debugf(string, ...any)           {}
 func (l serverLogger) Tracef(string, ...any)           {}
+
+func (l serverLogger) Fatalf(format string, v ...any) {
+	l.log("error", format, v...)
+	select {
+	case l.fatal <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
 
 // isLoopback reports whether host is a loopback address or name.
 func isLoopback(host string) bool {

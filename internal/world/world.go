@@ -47,6 +47,9 @@ type Config struct {
 	// credentials.
 	NATSConfigFile string
 	ConnOptions    []nats.Option
+	// NATSURL, if set, is a NATS the world uses instead of starting its
+	// own (a test cluster); StopNATS and StartNATS then do nothing.
+	NATSURL string
 }
 
 // World is a running installation. Its methods are safe for concurrent
@@ -55,7 +58,8 @@ type World struct {
 	dir      string // temp dir, removed by Close
 	storeDir string
 	natsConf string
-	port     int // the NATS port, kept across StopNATS/StartNATS
+	port     int    // the NATS port, kept across StopNATS/StartNATS
+	natsURL  string // an external NATS (Config.NATSURL), or empty
 	keyID    string
 	secret   string
 
@@ -82,7 +86,7 @@ func New(cfg Config) (w *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	w = &World{dir: dir, storeDir: cfg.StoreDir, natsConf: cfg.NATSConfigFile, port: -1, names: bus.NamesFor(event.DefaultSubjectPrefix)}
+	w = &World{dir: dir, storeDir: cfg.StoreDir, natsConf: cfg.NATSConfigFile, port: -1, natsURL: cfg.NATSURL, names: bus.NamesFor(event.DefaultSubjectPrefix)}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -141,6 +145,9 @@ func (w *World) startSim(cfg Config) error {
 // StartNATS starts the embedded server on the world's store, on a random
 // port the first time and on the same port after StopNATS.
 func (w *World) StartNATS() error {
+	if w.natsURL != "" {
+		return nil
+	}
 	if w.ns != nil {
 		return errors.New("start nats: already running")
 	}
@@ -188,8 +195,13 @@ func (w *World) Close() {
 	_ = os.RemoveAll(w.dir)
 }
 
-// NATSURL is the embedded server's client URL.
-func (w *World) NATSURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", w.port) }
+// NATSURL is the embedded server's client URL, or Config.NATSURL.
+func (w *World) NATSURL() string {
+	if w.natsURL != "" {
+		return w.natsURL
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", w.port)
+}
 
 // Conn is the world's own NATS connection.
 func (w *World) Conn() *nats.Conn { return w.nc }
