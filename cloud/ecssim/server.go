@@ -62,6 +62,7 @@ type Config struct {
 // Server simulates the ECS API over HTTP. All methods are safe for
 // concurrent use.
 type Server struct {
+	keysMu  sync.RWMutex // guards keys: SetKey and RemoveKey change them
 	keys    map[string]string
 	now     func() time.Time
 	timing  timing
@@ -130,6 +131,29 @@ func New(cfg Config) *Server {
 		}
 	}
 	return s
+}
+
+// SetKey makes the server accept the key pair id/secret from now on, as
+// creating (or re-enabling) an access key does.
+func (s *Server) SetKey(id, secret string) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	s.keys[id] = secret
+}
+
+// RemoveKey makes the server refuse the key id from now on
+// (InvalidAccessKeyId.NotFound), as deleting an access key does.
+func (s *Server) RemoveKey(id string) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	delete(s.keys, id)
+}
+
+func (s *Server) secret(id string) (string, bool) {
+	s.keysMu.RLock()
+	defer s.keysMu.RUnlock()
+	v, ok := s.keys[id]
+	return v, ok
 }
 
 // Regions returns the known region ids in configuration order.
