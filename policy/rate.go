@@ -7,11 +7,13 @@ import (
 	"time"
 )
 
-// MaxRateLimit bounds N in max_rate: the worker keeps the time of every
-// cancel granted in the window in one KV value, about 50 bytes each, and
-// rewrites it on every grant; 10,000 keeps that value under 512 KiB,
-// within NATS's default 1 MiB message size.
-const MaxRateLimit = 10000
+// MaxRateLimit bounds N in max_rate. The worker keeps one entry (about
+// 50 bytes) per cancel granted in the window in a single KV value and
+// rewrites that value on every grant, so filling a window costs O(N²)
+// bytes written: about 25 MB for N=1000, which is where it stops being
+// cheap. A larger budget over a longer window is better said with a
+// shorter window (1000/1h rather than 24000/1d).
+const MaxRateLimit = 1000
 
 // Rate is a policy's rolling cap, max_rate "N/DURATION": at most N cancels
 // by the policy in any window of that length, across the fleet.
