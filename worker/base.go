@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
 )
 
@@ -24,11 +25,27 @@ type base struct {
 	m        *Metrics
 	limits   *limiters
 	health   *health
+	breakers *breakers // per-region circuit breakers (breaker.go)
 }
 
-// publishResult publishes one copy's result under its deterministic id.
+// publishResult publishes one copy's final result under its
+// deterministic id. Every result is final but the ones publishHeldOpen
+// sends.
 func (b *base) publishResult(ctx context.Context, r event.Result) error {
-	if err := b.publishEvent(ctx, b.subjects.Result(r.Outcome), resultMsgID(r), event.TypeResult, resultSubject(r), r); err != nil {
+	r.Final = true
+	return b.publish(ctx, r, resultMsgID(r))
+}
+
+// publishHeldOpen publishes a held result that is not final: the cancel
+// waits for its region's circuit to close and will end with a final
+// result of its own (breaker.go).
+func (b *base) publishHeldOpen(ctx context.Context, r event.Result) error {
+	r.Outcome, r.Final = string(cloud.OutcomeHeld), false
+	return b.publish(ctx, r, heldOpenMsgID(r))
+}
+
+func (b *base) publish(ctx context.Context, r event.Result, id string) error {
+	if err := b.publishEvent(ctx, b.subjects.Result(r.Outcome), id, event.TypeResult, resultSubject(r), r); err != nil {
 		return err
 	}
 	b.m.Results.WithLabelValues(r.Outcome).Inc()

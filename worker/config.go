@@ -41,6 +41,16 @@ type Config struct {
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 
+	// Prober proves access to a region (DescribeImages, PageSize=1): the
+	// start-up check and the circuit breaker's probe. nil: Lister's
+	// ListCopies is the probe.
+	Prober Prober
+	// BreakerThreshold is how many consecutive credential errors in a
+	// region, across the fleet, open its circuit; BreakerProbe how often
+	// an open circuit is probed (and a held job handed back).
+	BreakerThreshold int
+	BreakerProbe     time.Duration
+
 	// Leases holds the per-region reconcile leases and the record of each
 	// region's last listing (lease.go); it needs per-key TTL. nil: this
 	// replica lists every region itself and keeps the records in memory.
@@ -74,7 +84,7 @@ func DefaultConfig() Config {
 	return Config{
 		Prefix: "copyguard", Instance: "copyguard", MaxBodySize: 64 << 10,
 		QPS: 10, Burst: 1, Retry: DefaultRetry(), CallTimeout: 10 * time.Second,
-		ReconcileEvery: time.Minute,
+		ReconcileEvery: time.Minute, BreakerThreshold: 5, BreakerProbe: 30 * time.Second,
 	}
 }
 
@@ -101,6 +111,12 @@ func (c *Config) defaults() {
 	}
 	if c.ReconcileEvery <= 0 {
 		c.ReconcileEvery = d.ReconcileEvery
+	}
+	if c.BreakerThreshold <= 0 {
+		c.BreakerThreshold = d.BreakerThreshold
+	}
+	if c.BreakerProbe <= 0 {
+		c.BreakerProbe = d.BreakerProbe
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
