@@ -18,7 +18,7 @@ var (
 	// errBadParam is permanent but not about credentials: the copy's outcome.
 	errBadParam = &cloud.APIError{Code: "InvalidParameter", HTTPStatus: 400, RequestID: "req-p", Message: "The specified parameter is not valid."}
 	errNotFound = &cloud.APIError{Code: "InvalidImageId.NotFound", HTTPStatus: 404, RequestID: "req-n", Message: "The specified ImageId does not exist."}
-	errTimeout     = &cloud.TransportError{Op: "CancelCopyImage", Timeout: true, Err: context.DeadlineExceeded}
+	errTimeout  = &cloud.TransportError{Op: "CancelCopyImage", Timeout: true, Err: context.DeadlineExceeded}
 )
 
 func TestHandleJob(t *testing.T) {
