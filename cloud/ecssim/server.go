@@ -69,16 +69,19 @@ type Server struct {
 	maxBody int64
 	regions []string
 
-	mu      sync.Mutex // guards everything below
-	rng     *rand.Rand
-	seq     uint64
-	images  map[string]*regionImages
-	nonces  nonceStore
-	calls   map[callKey]int
-	totals  map[string]int
-	faults  Faults
-	buckets map[callKey]*bucket // keyed by (action, region)
-	scripts map[string][]Answer
+	mu     sync.Mutex // guards everything below
+	rng    *rand.Rand
+	seq    uint64
+	images map[string]*regionImages
+	nonces nonceStore
+	calls  map[callKey]int
+	totals map[string]int
+	// received counts every request read, by action, whatever its
+	// signature: what reached the API, for tests of callers that stop.
+	received map[string]int
+	faults   Faults
+	buckets  map[callKey]*bucket // keyed by (action, region)
+	scripts  map[string][]Answer
 }
 
 type callKey struct{ action, id string }
@@ -86,15 +89,16 @@ type callKey struct{ action, id string }
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		keys:    make(map[string]string, len(cfg.Keys)),
-		now:     cfg.Now,
-		timing:  timing{waitFor: cfg.WaitFor, copyTime: cfg.CopyTime, perGB: cfg.CopyPerGB},
-		maxBody: cfg.MaxBodyBytes,
-		images:  make(map[string]*regionImages),
-		calls:   make(map[callKey]int),
-		totals:  make(map[string]int),
-		buckets: make(map[callKey]*bucket),
-		scripts: make(map[string][]Answer),
+		keys:     make(map[string]string, len(cfg.Keys)),
+		now:      cfg.Now,
+		timing:   timing{waitFor: cfg.WaitFor, copyTime: cfg.CopyTime, perGB: cfg.CopyPerGB},
+		maxBody:  cfg.MaxBodyBytes,
+		images:   make(map[string]*regionImages),
+		calls:    make(map[callKey]int),
+		totals:   make(map[string]int),
+		received: make(map[string]int),
+		buckets:  make(map[callKey]*bucket),
+		scripts:  make(map[string][]Answer),
 	}
 	for k, v := range cfg.Keys {
 		s.keys[k] = v
@@ -178,6 +182,14 @@ func (s *Server) TotalCalls(action string) int {
 	return s.totals[action]
 }
 
+// Received counts every request for action the server read, signed with a
+// known key or not (Calls and TotalCalls count only valid signatures).
+func (s *Server) Received(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received[action]
+}
+
 // ServeHTTP answers one ECS RPC request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
@@ -186,6 +198,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, reqID, "", aerr)
 		return
 	}
+	s.mu.Lock()
+	s.received[p["Action"]]++
+	s.mu.Unlock()
 	region := p["RegionId"]
 	if aerr := s.verify(r.Method, p); aerr != nil {
 		writeError(w, reqID, region, aerr)
