@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/policy"
 )
 
@@ -82,7 +83,7 @@ func (c *Config) validate() error {
 // from them, so each is written once.
 func DefaultConfig() Config {
 	return Config{
-		Prefix: "copyguard", Instance: "copyguard", MaxBodySize: 64 << 10,
+		Prefix: event.DefaultSubjectPrefix, Instance: "copyguard", MaxBodySize: 64 << 10,
 		QPS: 10, Burst: 1, Retry: DefaultRetry(), CallTimeout: 10 * time.Second,
 		ReconcileEvery: time.Minute, BreakerThreshold: 5, BreakerProbe: 30 * time.Second,
 	}

@@ -49,7 +49,7 @@ func newClientCommand(name string, positional bool, timeout time.Duration, stder
 	}
 	prefix := os.Getenv("COPYGUARD_SUBJECT_PREFIX")
 	if prefix == "" {
-		prefix = "copyguard"
+		prefix = event.DefaultSubjectPrefix
 	}
 	c.fs.StringVar(&c.url, "nats-url", def, "NATS server URL(s) [$COPYGUARD_NATS_URL]")
 	c.fs.StringVar(&c.prefix, "subject-prefix", prefix, "subject prefix [$COPYGUARD_SUBJECT_PREFIX]")

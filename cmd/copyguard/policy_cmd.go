@@ -44,15 +44,8 @@ func policyCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("copyguard policy check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, "usage: copyguard policy check PATH...\n") }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitError(2)
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return exitError(2)
+	if done, err := parsePaths(fs, args); done {
+		return err
 	}
 	set, err := policy.Load(fs.Args()...)
 	if err != nil {
@@ -125,15 +118,8 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, "usage: copyguard policy test [-v] PATH...\n\nPATH is a test file or a directory of *_test.yaml files.\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitError(2)
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return exitError(2)
+	if done, err := parsePaths(fs, args); done {
+		return err
 	}
 	sum, err := policytest.Run(stdout, fs.Args(), *verbose)
 	if err != nil {
@@ -144,4 +130,20 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 		return exitError(1)
 	}
 	return nil
+}
+
+// parsePaths parses a policy command's flags, which must leave at least
+// one path. done says the command ends here, with err (nil after -h).
+func parsePaths(fs *flag.FlagSet, args []string) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return true, exitError(2)
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return true, exitError(2)
+	}
+	return false, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/cloud/ecssim"
+	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/internal/app"
 	"github.com/copyguard/copyguard/internal/waitfor"
 	"github.com/copyguard/copyguard/internal/world"
@@ -52,7 +53,7 @@ type envConfig struct {
 }
 
 func startEnv(ctx context.Context, o *Options, wc envConfig) (w *env, err error) {
-	w = &env{names: bus.NamesFor("copyguard")}
+	w = &env{names: bus.NamesFor(event.DefaultSubjectPrefix)}
 	// Copies wait an hour before they start copying, so every cancel in the
 	// bench finds its copy cancellable.
 	w.world, err = world.New(world.Config{
@@ -171,7 +172,7 @@ func (w *env) flush(ctx context.Context) error {
 
 // triggerMsg encodes a trigger as a producer would send it.
 func triggerMsg(typ, id string, data map[string]any) (*nats.Msg, error) {
-	return world.EventMsg(bus.NamesFor("copyguard").TriggerSubject(typ), typ, "copyguard-bench", id, data)
+	return world.EventMsg(bus.NamesFor(event.DefaultSubjectPrefix).TriggerSubject(typ), typ, "copyguard-bench", id, data)
 }
 
 // inFlightCopy is an in-flight copy for the worker scenarios: nothing in it

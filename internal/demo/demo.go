@@ -76,7 +76,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	d := &demo{out: out, names: bus.NamesFor("copyguard"), results: map[string]event.Result{}, decisions: map[string][]event.Decision{}, started: time.Now()}
+	d := &demo{out: out, names: bus.NamesFor(event.DefaultSubjectPrefix), results: map[string]event.Result{}, decisions: map[string][]event.Decision{}, started: time.Now()}
 	return d.run(ctx, o)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud/ecs"
 	"github.com/copyguard/copyguard/cloud/ecssim"
+	"github.com/copyguard/copyguard/event"
 )
 
 // The access key pair the simulator accepts when Config.Sim names none.
@@ -75,7 +76,7 @@ func New(cfg Config) (w *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	w = &World{dir: dir, storeDir: cfg.StoreDir, port: -1, names: bus.NamesFor("copyguard")}
+	w = &World{dir: dir, storeDir: cfg.StoreDir, port: -1, names: bus.NamesFor(event.DefaultSubjectPrefix)}
 	defer func() {
 		if err != nil {
 			w.Close()
