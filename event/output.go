@@ -30,8 +30,13 @@ type Result struct {
 	ErrorCode    string     `json:"error_code,omitempty"`
 	ErrorMessage string     `json:"error_message,omitempty"`
 	// Reason says in words why this outcome, e.g. "held: max_cancels 50 exceeded (64 selected)".
-	Reason     string    `json:"reason,omitempty"`
-	DryRun     bool      `json:"dry_run"`
+	Reason string `json:"reason,omitempty"`
+	DryRun bool   `json:"dry_run"`
+	// Final is false only on a held result that the worker will follow
+	// by acting without a new trigger (a cancel held while the region's
+	// circuit breaker is open); every decided copy gets exactly one
+	// result with Final true.
+	Final      bool      `json:"final"`
 	DecidedAt  time.Time `json:"decided_at"`
 	FinishedAt time.Time `json:"finished_at"`
 	Instance   string    `json:"instance"`

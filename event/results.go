@@ -51,6 +51,9 @@ func (r Result) Validate() error {
 	if r.DryRun && o != cloud.OutcomePlanned && o != cloud.OutcomeProtected && o != cloud.OutcomeHeld {
 		return errorf("dry_run", "a dry run cannot have outcome %q", r.Outcome)
 	}
+	if !r.Final && o != cloud.OutcomeHeld {
+		return errorf("final", "only a held result may be followed by another (final false); a %q result is final", r.Outcome)
+	}
 	if r.DecidedAt.IsZero() {
 		return errorf("decided_at", "must be set")
 	}

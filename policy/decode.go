@@ -19,7 +19,7 @@ import (
 // policyKeys are the keys a policy may have, in the order the README
 // documents them.
 var policyKeys = []string{"name", "description", "on", "when", "match", "action",
-	"max_cancels", "dry_run", "active_for", "released_by", "enabled"}
+	"max_cancels", "max_rate", "dry_run", "active_for", "released_by", "enabled"}
 
 var (
 	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)

@@ -37,7 +37,10 @@ type Policy struct {
 	Action Action
 	// MaxCancels is the blast-radius limit per trigger; 0 means no limit.
 	MaxCancels int
-	DryRun     bool
+	// MaxRate is the rolling cap across the fleet; the worker enforces it
+	// (zero: none).
+	MaxRate Rate
+	DryRun  bool
 	// ActiveFor, when set, makes a trigger this policy fired on a condition
 	// that also applies to copies started later; the worker keeps it.
 	ActiveFor time.Duration

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
 )
 
@@ -24,17 +25,34 @@ type base struct {
 	m        *Metrics
 	limits   *limiters
 	health   *health
+	breakers *breakers // per-region circuit breakers (breaker.go)
 }
 
-// publishResult publishes one copy's result under its deterministic id.
+// publishResult publishes one copy's final result under its
+// deterministic id. Every result is final but the ones publishHeldOpen
+// sends.
 func (b *base) publishResult(ctx context.Context, r event.Result) error {
 	return b.publishResultTraced(ctx, r, "")
 }
 
-// publishResultTraced publishes a result with its trigger's traceparent
-// ("" for none).
+// publishResultTraced publishes a final result with its trigger's
+// traceparent ("" for none).
 func (b *base) publishResultTraced(ctx context.Context, r event.Result, traceparent string) error {
-	if err := b.publishEventTraced(ctx, traceparent, b.subjects.Result(r.Outcome), resultMsgID(r), event.TypeResult, resultSubject(r), r); err != nil {
+	r.Final = true
+	return b.publishOne(ctx, r, resultMsgID(r), traceparent)
+}
+
+// publishHeldOpen publishes a held result that is not final: the cancel
+// waits for its region's circuit to close and will end with a final
+// result of its own (breaker.go).
+func (b *base) publishHeldOpen(ctx context.Context, r event.Result) error {
+	r.Outcome, r.Final = string(cloud.OutcomeHeld), false
+	return b.publishOne(ctx, r, heldOpenMsgID(r), "")
+}
+
+// publishOne publishes result r under id and counts it.
+func (b *base) publishOne(ctx context.Context, r event.Result, id, traceparent string) error {
+	if err := b.publishEventTraced(ctx, traceparent, b.subjects.Result(r.Outcome), id, event.TypeResult, resultSubject(r), r); err != nil {
 		return err
 	}
 	b.m.Results.WithLabelValues(r.Outcome).Inc()

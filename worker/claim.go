@@ -28,7 +28,10 @@ type claim struct {
 	Failures int `json:"failures,omitempty"`
 	// Unknown: an earlier call may have cancelled the copy (it timed out,
 	// the connection dropped, a 5xx), so NotFound now means cancelled.
-	Unknown   bool          `json:"unknown,omitempty"`
+	Unknown bool `json:"unknown,omitempty"`
+	// HeldOpen is the code of the open circuit a non-final held result was
+	// published for (breaker.go), so it is published once.
+	HeldOpen  string        `json:"held_open,omitempty"`
 	Owner     string        `json:"owner"`
 	DecidedAt time.Time     `json:"decided_at"`
 	UpdatedAt time.Time     `json:"updated_at"`

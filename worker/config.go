@@ -49,6 +49,16 @@ type Config struct {
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 
+	// Prober proves access to a region (DescribeImages, PageSize=1): the
+	// start-up check and the circuit breaker's probe. nil: Lister's
+	// ListCopies is the probe.
+	Prober Prober
+	// BreakerThreshold is how many consecutive credential errors in a
+	// region, across the fleet, open its circuit; BreakerProbe how often
+	// an open circuit is probed (and a held job handed back).
+	BreakerThreshold int
+	BreakerProbe     time.Duration
+
 	// Leases holds the per-region reconcile leases and the record of each
 	// region's last listing (lease.go); it needs per-key TTL. nil: this
 	// replica lists every region itself and keeps the records in memory.
@@ -82,7 +92,7 @@ func DefaultConfig() Config {
 	return Config{
 		Prefix: event.DefaultSubjectPrefix, Instance: "copyguard", MaxBodySize: 64 << 10,
 		QPS: 10, Burst: 1, Retry: DefaultRetry(), CallTimeout: 10 * time.Second,
-		ReconcileEvery: time.Minute, RecheckAfter: 30 * time.Second,
+		ReconcileEvery: time.Minute, RecheckAfter: 30 * time.Second, BreakerThreshold: 5, BreakerProbe: 30 * time.Second,
 	}
 }
 
@@ -112,6 +122,12 @@ func (c *Config) defaults() {
 	}
 	if c.RecheckAfter <= 0 {
 		c.RecheckAfter = d.RecheckAfter
+	}
+	if c.BreakerThreshold <= 0 {
+		c.BreakerThreshold = d.BreakerThreshold
+	}
+	if c.BreakerProbe <= 0 {
+		c.BreakerProbe = d.BreakerProbe
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

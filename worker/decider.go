@@ -25,11 +25,12 @@ type decider struct {
 	*base
 	inv      *inventory
 	claims   claimStore
+	rates    *rates // the max_rate windows (rate.go)
 	policies atomic.Pointer[policy.Set]
 }
 
 func newDecider(b *base, inv *inventory) *decider {
-	d := &decider{base: b, inv: inv, claims: claimStore{kv: b.cfg.Claims, now: b.cfg.Now}}
+	d := &decider{base: b, inv: inv, claims: claimStore{kv: b.cfg.Claims, now: b.cfg.Now}, rates: newRates(b.cfg.Limits, b.cfg.Now)}
 	d.policies.Store(b.cfg.Policies)
 	return d
 }
@@ -155,6 +156,14 @@ func (d *decider) apply(ctx context.Context, tr trig, plan *policy.Plan, now tim
 				dc.Reason = "paused: " + pause.Reason
 				list = listHeld
 			default:
+				held, err := d.rateGate(ctx, ref, pd)
+				if err != nil {
+					return err
+				}
+				if held != "" {
+					dc.Reason, list = held, listHeld
+					break
+				}
 				other, err := d.claimAndQueue(ctx, tr, pd, now)
 				if err != nil {
 					return err
@@ -188,6 +197,28 @@ func (d *decider) apply(ctx context.Context, tr trig, plan *policy.Plan, now tim
 		d.m.Decisions.WithLabelValues(s.list.String()).Inc()
 	}
 	return dec, nil
+}
+
+// rateGate applies the max_rate of the copy's cancelling policies
+// (rate.go). A cancel takes its slot when it is decided, here, before its
+// claim: a copy already claimed (by this trigger, redelivered, or by
+// another) takes no slot, and a grant is named by trigger and copy, so a
+// crash between the grant and the claim takes no second slot either. Two
+// triggers racing for the same unclaimed copy may both take a slot; the
+// loser's stays counted (the safe side). A copy held by a cap is not
+// claimed, so a later trigger may cancel it once the window has room.
+func (d *decider) rateGate(ctx context.Context, ref event.TriggerRef, pd policy.Decision) (string, error) {
+	set := d.Policies()
+	if !capped(set, pd.Policies) {
+		return "", nil
+	}
+	key := copyKey(pd.Copy)
+	if _, _, err := d.claims.load(ctx, key); err == nil {
+		return "", nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	return d.rates.admit(ctx, set, pd.Policies, rateGrantID(key, ref))
 }
 
 // claimAndQueue claims a copy for this trigger and stores its job. If an

@@ -16,6 +16,7 @@ type Metrics struct {
 	CallSeconds   *prometheus.HistogramVec // by region
 	ToCallSeconds prometheus.Histogram     // trigger decided -> cancel call sent
 	Paused        prometheus.Gauge
+	CircuitOpen   *prometheus.GaugeVec // by region: 1 while its circuit is open
 
 	Reconciles       *prometheus.CounterVec   // by region, result (ok, error, skipped)
 	ReconcileSeconds *prometheus.HistogramVec // by region
@@ -43,12 +44,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "paused", Help: "1 while the pause switch is on."}),
 	}
+	m.CircuitOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "circuit_open",
+		Help: "1 while the region's circuit breaker is open (credential errors): no calls, cancels held."}, []string{"region"})
 	m.Reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reconcile_total",
 		Help: "DescribeImages reconciles of a region, by result: ok, error, or skipped (another replica holds the lease)."}, []string{"region", "result"})
 	m.ReconcileSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "reconcile_seconds",
 		Help: "Time to list a region (retries included) and apply the listing.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}, []string{"region"})
 	if reg != nil {
-		reg.MustRegister(m.Reconciles, m.ReconcileSeconds)
+		reg.MustRegister(m.Reconciles, m.ReconcileSeconds, m.CircuitOpen)
 		reg.MustRegister(m.Rechecks)
 		reg.MustRegister(m.Triggers, m.Rejected, m.Decisions, m.Results, m.CancelCalls, m.Retries,
 			m.EvalErrors, m.DecideSeconds, m.CallSeconds, m.ToCallSeconds, m.Paused)

@@ -117,6 +117,8 @@ func settings(c *app.Config) []setting {
 		s("call-timeout", "timeout of one CancelCopyImage call", duration(&c.CallTimeout), func() string { return c.CallTimeout.String() }),
 		s("reconcile-every", "DescribeImages inventory reconcile interval", duration(&c.ReconcileEvery), func() string { return c.ReconcileEvery.String() }),
 		s("recheck-after", "re-read a copy before its cancel when last observed longer ago than this", duration(&c.RecheckAfter), func() string { return c.RecheckAfter.String() }),
+		s("breaker-threshold", "consecutive credential errors in a region (fleet-wide) that open its circuit breaker", integer(&c.BreakerThreshold), func() string { return strconv.Itoa(c.BreakerThreshold) }),
+		s("breaker-probe-every", "how often an open circuit breaker probes its region (DescribeImages, PageSize=1)", duration(&c.BreakerProbe), func() string { return c.BreakerProbe.String() }),
 		s("shutdown-timeout", "how long SIGTERM waits for in-flight work", duration(&c.ShutdownTimeout), func() string { return c.ShutdownTimeout.String() }),
 		s("max-body-size", "largest accepted input event, bytes", integer(&c.MaxBodySize), func() string { return strconv.Itoa(c.MaxBodySize) }),
 		s("claim-ttl", "how long a copy's claim is remembered", duration(&c.ClaimTTL), func() string { return c.ClaimTTL.String() }),

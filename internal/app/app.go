@@ -153,13 +153,14 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 
 	a.pub = &trackedPublisher{Publisher: bus.Publisher{JS: a.js}}
 	a.Worker, err = worker.New(worker.Config{
-		Policies: set, Canceller: client, Lister: client, Describer: client, Publisher: a.pub,
+		Policies: set, Canceller: client, Lister: client, Describer: client, Prober: client, Publisher: a.pub,
 		Claims: bus.KV{B: a.Topo.Claims}, Copies: bus.KV{B: a.Topo.Copies}, Conditions: bus.KV{B: a.Topo.Conditions},
 		Limits: bus.KV{B: a.Topo.Limits}, Leases: bus.KV{B: a.Topo.Leases},
 		Prefix: cfg.SubjectPrefix, Instance: cfg.InstanceID, Regions: cfg.Regions, DryRun: cfg.DryRun,
 		MaxBodySize: cfg.MaxBodySize, QPS: cfg.QPS, Burst: cfg.Burst,
 		Retry:       worker.RetryPolicy{MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxRetryTime},
 		CallTimeout: cfg.CallTimeout, ReconcileEvery: cfg.ReconcileEvery, RecheckAfter: cfg.RecheckAfter,
+		BreakerThreshold: cfg.BreakerThreshold, BreakerProbe: cfg.BreakerProbe,
 		Logger: log, Registerer: registerer,
 	})
 	if err != nil {
@@ -223,8 +224,23 @@ func (a *App) startBackground(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	a.checkCloud(ctx)
 	bg.Go(func() { a.Worker.RunReconcile(bgctx) })
+	bg.Go(func() { a.Worker.RunBreakers(bgctx) })
 	return nil
+}
+
+// checkCloud makes one DescribeImages per configured region at start and
+// logs each failure. A cloud error does not stop the start: the fleet may
+// fix the key, and the breaker and /readyz say so meanwhile.
+func (a *App) checkCloud(ctx context.Context) {
+	if len(a.cfg.Regions) == 0 {
+		a.log.Warn("no --regions: copies are known only from copy.started events")
+		return
+	}
+	for _, re := range a.Worker.CheckCloud(ctx) {
+		a.log.Error(re.Error(), zap.String("region", re.Region))
+	}
 }
 
 // startConsumers starts pulling inventory events and jobs at once, and

@@ -42,20 +42,23 @@ type Config struct {
 	LogFormat       string   // --log-format json|console
 	LogLevel        string   // --log-level
 
-	TriggerWorkers  int           // --trigger-workers
-	JobWorkers      int           // --job-workers
-	MaxAttempts     int           // --max-attempts
-	MaxRetryTime    time.Duration // --max-retry-time
-	CallTimeout     time.Duration // --call-timeout
-	ReconcileEvery  time.Duration // --reconcile-every
-	RecheckAfter    time.Duration // --recheck-after
-	ShutdownTimeout time.Duration // --shutdown-timeout
-	MaxBodySize     int           // --max-body-size
-	ClaimTTL        time.Duration // --claim-ttl
-	EventMaxAge     time.Duration // --event-max-age
-	Replicas        int           // --replicas (JetStream replication of streams and buckets)
-	UpdateTopology  bool          // --update-topology
-	TakeoverAfter   time.Duration // --takeover-after (the consumers' AckWait)
+	TriggerWorkers int           // --trigger-workers
+	JobWorkers     int           // --job-workers
+	MaxAttempts    int           // --max-attempts
+	MaxRetryTime   time.Duration // --max-retry-time
+	CallTimeout    time.Duration // --call-timeout
+	ReconcileEvery time.Duration // --reconcile-every
+	RecheckAfter   time.Duration // --recheck-after
+	// BreakerThreshold and BreakerProbe: the per-region circuit breaker.
+	BreakerThreshold int           // --breaker-threshold
+	BreakerProbe     time.Duration // --breaker-probe-every
+	ShutdownTimeout  time.Duration // --shutdown-timeout
+	MaxBodySize      int           // --max-body-size
+	ClaimTTL         time.Duration // --claim-ttl
+	EventMaxAge      time.Duration // --event-max-age
+	Replicas         int           // --replicas (JetStream replication of streams and buckets)
+	UpdateTopology   bool          // --update-topology
+	TakeoverAfter    time.Duration // --takeover-after (the consumers' AckWait)
 
 	NATSConnectTimeout time.Duration // --nats-connect-timeout
 
@@ -85,6 +88,7 @@ func Defaults() Config {
 		CallTimeout: w.CallTimeout, ReconcileEvery: w.ReconcileEvery, RecheckAfter: w.RecheckAfter, ShutdownTimeout: 20 * time.Second,
 		MaxBodySize: w.MaxBodySize, ClaimTTL: t.ClaimTTL, EventMaxAge: t.EventMaxAge, Replicas: t.Replicas,
 		TakeoverAfter: t.AckWait, NATSConnectTimeout: time.Minute,
+		BreakerThreshold: w.BreakerThreshold, BreakerProbe: w.BreakerProbe,
 	}
 }
 
@@ -123,10 +127,14 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{{"max-retry-time", c.MaxRetryTime}, {"call-timeout", c.CallTimeout}, {"reconcile-every", c.ReconcileEvery}, {"recheck-after", c.RecheckAfter},
 		{"shutdown-timeout", c.ShutdownTimeout}, {"claim-ttl", c.ClaimTTL}, {"event-max-age", c.EventMaxAge},
-		{"takeover-after", c.TakeoverAfter}, {"nats-connect-timeout", c.NATSConnectTimeout}} {
+		{"takeover-after", c.TakeoverAfter}, {"nats-connect-timeout", c.NATSConnectTimeout},
+		{"breaker-probe-every", c.BreakerProbe}} {
 		if d.v <= 0 {
 			bad(d.flag, "%v: must be > 0", d.v)
 		}
+	}
+	if c.BreakerThreshold < 1 {
+		bad("breaker-threshold", "%d: must be >= 1", c.BreakerThreshold)
 	}
 	if c.InstanceID == "" {
 		bad("instance-id", "empty")

@@ -116,7 +116,7 @@ func (a *App) Readiness(ctx context.Context) Readiness {
 	cloud := Check{Name: "cloud", OK: true, Regions: a.Worker.CloudHealth()}
 	var bad []string
 	for _, rh := range cloud.Regions {
-		if rh.Permanent {
+		if rh.Permanent || rh.CircuitOpen {
 			bad = append(bad, fmt.Sprintf("%s: %s", rh.Region, rh.LastError))
 		}
 	}
