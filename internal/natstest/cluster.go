@@ -60,6 +60,16 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		}
 	}
 	c.WaitLeader(30 * time.Second)
+	// A leader alone is not enough: placing an R3 stream needs every peer
+	// known to be online with JetStream, or it fails "peer offline".
+	WaitFor(t, fmt.Sprintf("the meta leader to see %d JetStream peers", n), 30*time.Second, func() bool {
+		for _, nd := range c.Nodes {
+			if nd.Server != nil && nd.Server.JetStreamIsLeader() {
+				return len(nd.Server.JetStreamClusterPeers()) == n
+			}
+		}
+		return false
+	})
 	return c
 }
 
