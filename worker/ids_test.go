@@ -38,6 +38,12 @@ func TestIDs(t *testing.T) {
 		{"listed key", listedKey("cn-hangzhou"), "listed.cn-hangzhou"},
 		{"trigger id key", triggerIDKey(budget), "trigger.26b3e8d7b516b7a2e86da460"},
 		{"trigger id key ignores the type", triggerIDKey(event.TriggerRef{ID: "t-1", Type: "x", Source: "test"}), "trigger.26b3e8d7b516b7a2e86da460"},
+		{"rate key", rateKey("budget"), "rate.0af96a8ed622a394e8b2a239"},
+		{"rate grant id", rateGrantID(copyKey(cp), budget), "374cb034b210fa344d1407cb"},
+		{"breaker key", breakerKey("cn-hangzhou"), "breaker.cn-hangzhou"},
+		{"held-open result msg id", heldOpenMsgID(result(cloud.OutcomeHeld)), "result:cn-hangzhou.m-aaaa0001:26b3e8d7b516b7a2e86da460:held:circuit-open"},
+		{"limiter key, cancel", limiterKey(apiCancel, "cn-hangzhou"), "cancel.cn-hangzhou"},
+		{"limiter key, describe", limiterKey(apiDescribe, "cn-hangzhou"), "describe.cn-hangzhou"},
 		{"rejected msg id", rejectedMsgID("copyguard.trigger.budget.exceeded", []byte(`{"specversion":"1.0",`)), "rejected:2be8741cdd6efc75035dfdf1"},
 	}
 	for _, tt := range tests {
