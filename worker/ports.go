@@ -25,6 +25,14 @@ type Describer interface {
 	DescribeCopies(ctx context.Context, region string, ids []string) ([]cloud.Copy, error)
 }
 
+// DescriberFunc adapts a function to Describer.
+type DescriberFunc func(ctx context.Context, region string, ids []string) ([]cloud.Copy, error)
+
+// DescribeCopies calls f.
+func (f DescriberFunc) DescribeCopies(ctx context.Context, region string, ids []string) ([]cloud.Copy, error) {
+	return f(ctx, region, ids)
+}
+
 // CancellerFunc adapts a function to Canceller.
 type CancellerFunc func(ctx context.Context, region, imageID string) (string, error)
 

@@ -202,6 +202,15 @@ func (a *actor) recheck(ctx context.Context, log *zap.Logger, m Msg, key string,
 		if ctx.Err() != nil {
 			return nak(0, "shutting down"), true
 		}
+		if cloud.IsCredentialError(err) {
+			// About the fleet's key, not the copy (as for a cancel call):
+			// the breaker counts it, and the job comes back later.
+			if berr := a.breakers.get(base.Region).record(ctx, err); berr != nil {
+				log.Warn("update the region's circuit breaker", zap.Error(berr))
+			}
+			log.Warn("re-check refused: credential error; will retry", zap.String("code", errorCode(err)), zap.Error(err))
+			return nak(a.cfg.BreakerProbe, "credential error: "+errorCode(err)), true
+		}
 		if class, _ := cloud.Classify(err); class == cloud.ClassPermanent {
 			r := a.recheckResult(j, c, cloud.OutcomeFailed, "re-check before the cancel failed: "+err.Error(), now)
 			r.ErrorCode, r.ErrorMessage = errorCode(err), err.Error()

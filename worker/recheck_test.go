@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/copyguard/copyguard/cloud"
+	"github.com/copyguard/copyguard/policy"
 )
 
 // TestDescribeBatcher: reads of one region within the window share one
@@ -148,5 +150,41 @@ func TestValidTraceparent(t *testing.T) {
 		if got := validTraceparent(tt.s); got != tt.want {
 			t.Errorf("validTraceparent(%q) = %v, want %v", tt.s, got, tt.want)
 		}
+	}
+}
+
+// TestRecheckCredentialError: a DescribeImages refused for the fleet's
+// credentials is about the key, not the copy: the job is handed back, the
+// copy gets no failed result, and the region's breaker counts the error.
+func TestRecheckCredentialError(t *testing.T) {
+	describes := 0
+	r := newRig(t, func(r *rig, c *Config) {
+		c.Describer = DescriberFunc(func(context.Context, string, []string) ([]cloud.Copy, error) {
+			describes++
+			return nil, errForbidden
+		})
+	})
+	cp := inflight("cn-hangzhou", "m-cred0001", map[string]string{"cost-center": "a"})
+	cp.ObservedAt = r.clock.Now().Add(-time.Hour) // old enough to re-check
+	ref := refOf("b-cred", "budget.exceeded")
+	tr := trig{ref: ref, t: &policy.Trigger{ID: "b-cred", Type: "budget.exceeded", Source: "test",
+		Data: map[string]any{"percent": 120.0, "scope": map[string]any{"tags": map[string]any{"cost-center": "a"}}}}, set: r.w.decider.Policies()}
+	if other, err := r.w.decider.claimAndQueue(testCtx, tr, policy.Decision{Copy: cp, Action: policy.ActionCancel, Policies: []string{"budget"}}, r.clock.Now()); err != nil || other != "" {
+		t.Fatalf("claimAndQueue = %q, %v", other, err)
+	}
+	jobs := r.pub.with("copyguard.job.")
+	v := r.w.HandleJob(testCtx, Msg{Subject: jobs[0].Subject, Data: jobs[0].Body, Delivered: 1, InProgress: func() {}})
+	if v.Kind != Nak || !strings.Contains(v.Reason, "credential error: Forbidden.RAM") {
+		t.Fatalf("verdict %v %q, want a nak for the credential error", v.Kind, v.Reason)
+	}
+	if describes != 1 || r.calls.count() != 0 {
+		t.Errorf("%d DescribeImages, %d CancelCopyImage calls; want 1 and 0", describes, r.calls.count())
+	}
+	if res := r.pub.with("copyguard.result."); len(res) != 0 {
+		t.Errorf("%d results published, want none: a credential error is no copy's outcome", len(res))
+	}
+	st, err := r.w.actor.breakers.get("cn-hangzhou").state(testCtx)
+	if err != nil || st.Failures != 1 {
+		t.Errorf("breaker state %+v, %v; want one failure counted", st, err)
 	}
 }
