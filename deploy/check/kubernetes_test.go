@@ -512,7 +512,7 @@ func checkPolicyMount(t *testing.T, r rendered, pod corev1.PodSpec, c corev1.Con
 		if got, ok := cm.Data[filepath.Base(f)]; !ok {
 			t.Errorf("ConfigMap/%s lacks %s", cmName, filepath.Base(f))
 		} else if !bytes.Equal([]byte(got), b) {
-			t.Errorf("ConfigMap/%s: %s differs from %s (copy it again into deploy/kubernetes/policies)", cmName, filepath.Base(f), f)
+			t.Errorf("ConfigMap/%s: %s differs from %s (copy it again into deploy/kubernetes/base/policies)", cmName, filepath.Base(f), f)
 		}
 	}
 	for k := range cm.Data {
