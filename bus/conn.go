@@ -21,6 +21,10 @@ type ConnConfig struct {
 	// OnEvent, if set, is told about disconnects, reconnects, async errors
 	// and the final close ("disconnected", "reconnected", "async_error", "closed").
 	OnEvent func(event string, err error)
+	// InboxPrefix replaces "_INBOX" as the prefix of reply subjects, so
+	// that NATS permissions can keep each role's replies (KV values among
+	// them) from the others (deploy/nats/permissions.conf).
+	InboxPrefix string
 	// RetryFor keeps trying the first connect for this long, with backoff,
 	// while the servers cannot be reached (a pod started before NATS). A
 	// refused credential is not retried. Zero: one try.
@@ -41,6 +45,48 @@ func AuthFromEnv() Auth {
 		User: os.Getenv("NATS_USER"), Password: os.Getenv("NATS_PASSWORD"),
 		Token: os.Getenv("NATS_TOKEN"),
 	}
+}
+
+// Or returns a with the empty fields taken from b: flags over the
+// environment.
+func (a Auth) Or(b Auth) Auth {
+	pick := func(x, y string) string {
+		if x != "" {
+			return x
+		}
+		return y
+	}
+	return Auth{Creds: pick(a.Creds, b.Creds), NKey: pick(a.NKey, b.NKey), Cert: pick(a.Cert, b.Cert),
+		Key: pick(a.Key, b.Key), CA: pick(a.CA, b.CA), User: pick(a.User, b.User),
+		Password: pick(a.Password, b.Password), Token: pick(a.Token, b.Token)}
+}
+
+// Method names the credentials a connection presents, for errors: which
+// method, and which file or user, never a secret.
+func (a Auth) Method() string {
+	var m []string
+	if a.Creds != "" {
+		m = append(m, "creds file "+a.Creds)
+	}
+	if a.NKey != "" {
+		m = append(m, "nkey seed "+a.NKey)
+	}
+	if a.User != "" {
+		m = append(m, "user/password (user "+a.User+")")
+	}
+	if a.Token != "" {
+		m = append(m, "token")
+	}
+	if a.Cert != "" {
+		m = append(m, "TLS client certificate "+a.Cert)
+	}
+	if len(m) == 0 {
+		m = append(m, "no credentials")
+	}
+	if a.CA != "" {
+		m = append(m, "CA "+a.CA)
+	}
+	return strings.Join(m, ", ")
 }
 
 // Options turns the credentials into nats.go options.
@@ -71,6 +117,9 @@ func (a Auth) Options() ([]nats.Option, error) {
 	if a.Token != "" {
 		opts = append(opts, nats.Token(a.Token))
 	}
+	if a.Password != "" && a.User == "" {
+		return nil, errors.New("nats password: NATS_PASSWORD needs a user (NATS_USER or --nats-user)")
+	}
 	return opts, nil
 }
 
@@ -90,6 +139,9 @@ func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
 	if event == nil {
 		event = func(string, error) {}
 	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
 	opts = append(opts,
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -107,7 +159,7 @@ func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
 		if err == nil {
 			return nc, nil
 		}
-		err = fmt.Errorf("connect nats %s: %w", RedactURL(cfg.URL), err)
+		err = fmt.Errorf("connect nats %s with %s: %w", RedactURL(cfg.URL), cfg.Auth.Method(), err)
 		left := cfg.RetryFor - time.Since(start)
 		if refused(err) || left <= 0 {
 			if cfg.RetryFor > 0 && !refused(err) {
@@ -134,6 +186,7 @@ func refused(err error) bool {
 		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) ||
 		errors.Is(err, nats.ErrSecureConnRequired) || errors.Is(err, nats.ErrSecureConnWanted) ||
 		errors.Is(err, nats.ErrNkeysNotSupported) || strings.Contains(err.Error(), "x509:") ||
+		strings.Contains(err.Error(), "remote error: tls:") ||
 		strings.Contains(strings.ToLower(err.Error()), "authorization violation")
 }
 

@@ -102,7 +102,7 @@ func TestConnect(t *testing.T) {
 					tries++
 				}
 			}})
-		if err == nil || !strings.Contains(err.Error(), "connect nats nats://127.0.0.1:1: ") || !strings.Contains(err.Error(), "gave up after") {
+		if err == nil || !strings.Contains(err.Error(), "connect nats nats://127.0.0.1:1 with no credentials: ") || !strings.Contains(err.Error(), "gave up after") {
 			t.Fatalf("error = %v, want the url and how long it tried", err)
 		}
 		if tries < 2 || time.Since(start) < 500*time.Millisecond {
@@ -172,9 +172,9 @@ func TestStartEmbedded(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var logged []string
-	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), Port: -1, Logf: func(f string, args ...any) {
+	s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), Port: -1, Logf: func(level, msg string) {
 		mu.Lock()
-		logged = append(logged, f)
+		logged = append(logged, level+" "+msg)
 		mu.Unlock()
 	}})
 	if err != nil {

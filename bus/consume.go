@@ -163,7 +163,8 @@ func handle(ctx context.Context, m jetstream.Msg, h Handler, log *zap.Logger) {
 	if md, err := m.Metadata(); err == nil {
 		delivered = int(md.NumDelivered)
 	}
-	v := h(ctx, worker.Msg{Subject: m.Subject(), Data: m.Data(), Delivered: delivered, InProgress: func() { _ = m.InProgress() }})
+	v := h(ctx, worker.Msg{Subject: m.Subject(), Data: m.Data(), Delivered: delivered, InProgress: func() { _ = m.InProgress() },
+		Traceparent: m.Headers().Get(worker.TraceparentHeader)})
 	var err error
 	switch v.Kind {
 	case worker.Ack:

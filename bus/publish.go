@@ -16,7 +16,16 @@ type Publisher struct{ JS jetstream.JetStream }
 // wrapped: the caller names the operation ("publish <subject>"), so the
 // subject would otherwise appear twice.
 func (p Publisher) Publish(ctx context.Context, subject, msgID string, body []byte) error {
+	return p.PublishWithHeaders(ctx, subject, msgID, body, nil)
+}
+
+// PublishWithHeaders implements worker.HeaderPublisher: Publish with
+// extra headers (a traceparent).
+func (p Publisher) PublishWithHeaders(ctx context.Context, subject, msgID string, body []byte, headers map[string]string) error {
 	m := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	for k, v := range headers {
+		m.Header.Set(k, v)
+	}
 	m.Header.Set("Content-Type", "application/cloudevents+json")
 	_, err := p.JS.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
 	return err

@@ -49,6 +49,7 @@ func (n Names) JobSubject(region string) string     { return n.subjects().Job(re
 func (n Names) ResultSubject(outcome string) string { return n.subjects().Result(outcome) }
 func (n Names) DecisionSubject() string             { return n.subjects().Decision() }
 func (n Names) RejectedSubject() string             { return n.subjects().Rejected() }
+func (n Names) AuditSubject() string                { return n.subjects().Audit() }
 func (n Names) subjects() event.Subjects            { return event.Subjects{Prefix: n.Prefix} }
 
 // TopologyConfig holds the retention knobs of the streams and buckets.
@@ -114,8 +115,10 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 		return nil, err
 	}
 	if err := stream(&t.Events, jetstream.StreamConfig{
-		Name:       n.EventStream,
-		Subjects:   []string{n.DecisionSubject(), n.subjects().Results(), n.RejectedSubject()},
+		Name: n.EventStream,
+		// The audit subject came later: a stream made before it needs
+		// --update-topology once (SPEC §10) to take audit events.
+		Subjects:   []string{n.DecisionSubject(), n.subjects().Results(), n.RejectedSubject(), n.AuditSubject()},
 		Retention:  jetstream.LimitsPolicy,
 		Storage:    jetstream.FileStorage,
 		Replicas:   c.Replicas,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func checkTopology(t *testing.T, js jetstream.JetStream, prefix string, cfg bus.
 		{n.TriggerStream, []string{prefix + ".trigger.>"}, jetstream.WorkQueuePolicy, n.TriggerConsumer},
 		{n.InventoryStream, []string{prefix + ".copy.>"}, jetstream.WorkQueuePolicy, n.InventoryConsumer},
 		{n.JobStream, []string{prefix + ".job.>"}, jetstream.WorkQueuePolicy, n.JobConsumer},
-		{n.EventStream, []string{n.DecisionSubject(), prefix + ".result.>", n.RejectedSubject()}, jetstream.LimitsPolicy, ""},
+		{n.EventStream, []string{n.DecisionSubject(), prefix + ".result.>", n.RejectedSubject(), prefix + ".audit"}, jetstream.LimitsPolicy, ""},
 	} {
 		st, err := js.Stream(ctx, s.name)
 		if err != nil {
@@ -179,6 +180,38 @@ func TestSetupIdempotent(t *testing.T) {
 		checkTopology(t, js, "copyguard", changed)
 		if len(logged) != 6 || logged[0] != "consumer COPYGUARD_TRIGGERS/triggers updated: ack_wait 5s -> 7s" {
 			t.Errorf("logged %q, want two changes for each of three consumers", logged)
+		}
+	})
+
+	t.Run("an events stream without the audit subject needs Update once", func(t *testing.T) {
+		// As a worker from before copyguard.audit left it.
+		n := bus.NamesFor("old")
+		if _, err := bus.Setup(ctxT(t), js, n, cfg); err != nil {
+			t.Fatal(err)
+		}
+		s, err := js.Stream(ctxT(t), n.EventStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := s.CachedInfo().Config
+		old.Subjects = []string{n.DecisionSubject(), "old.result.>", n.RejectedSubject()}
+		if _, err := js.UpdateStream(ctxT(t), old); err != nil {
+			t.Fatal(err)
+		}
+		_, err = bus.Setup(ctxT(t), js, n, cfg)
+		want := "stream OLD_EVENTS differs from this replica's settings: subjects is [old.decision old.rejected old.result.>] in NATS, " +
+			"[old.audit old.decision old.rejected old.result.>] here (--update-topology applies this replica's settings)"
+		if err == nil || err.Error() != want {
+			t.Errorf("error:\n%v\nwant\n%s", err, want)
+		}
+		var logged []string
+		upd := cfg
+		upd.Update = true
+		upd.Logf = func(f string, args ...any) { logged = append(logged, fmt.Sprintf(f, args...)) }
+		setup(t, js, "old", &upd)
+		checkTopology(t, js, "old", cfg)
+		if len(logged) != 1 || !strings.HasPrefix(logged[0], "stream OLD_EVENTS updated: subjects") {
+			t.Errorf("logged %q", logged)
 		}
 	})
 

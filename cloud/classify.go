@@ -48,13 +48,16 @@ const (
 	OutcomeProtected      Outcome = "protected"
 	OutcomeHeld           Outcome = "held"
 	OutcomePlanned        Outcome = "planned"
-	OutcomeFailed         Outcome = "failed"
+	// OutcomeSkipped: a re-check just before the cancel showed the copy
+	// no longer matches (SPEC §11); no call was made.
+	OutcomeSkipped Outcome = "skipped"
+	OutcomeFailed  Outcome = "failed"
 )
 
 // Outcomes lists every outcome, in the order of SPEC §5.
 var Outcomes = []Outcome{
 	OutcomeCancelled, OutcomeAlreadyGone, OutcomeCompleted, OutcomeNotCancellable,
-	OutcomeProtected, OutcomeHeld, OutcomePlanned, OutcomeFailed,
+	OutcomeProtected, OutcomeHeld, OutcomePlanned, OutcomeSkipped, OutcomeFailed,
 }
 
 // Valid reports whether o is one of Outcomes.

@@ -30,8 +30,13 @@ type Result struct {
 	ErrorCode    string     `json:"error_code,omitempty"`
 	ErrorMessage string     `json:"error_message,omitempty"`
 	// Reason says in words why this outcome, e.g. "held: max_cancels 50 exceeded (64 selected)".
-	Reason     string    `json:"reason,omitempty"`
-	DryRun     bool      `json:"dry_run"`
+	Reason string `json:"reason,omitempty"`
+	DryRun bool   `json:"dry_run"`
+	// Final is false only on a held result that the worker will follow
+	// by acting without a new trigger (a cancel held while the region's
+	// circuit breaker is open); every decided copy gets exactly one
+	// result with Final true.
+	Final      bool      `json:"final"`
 	DecidedAt  time.Time `json:"decided_at"`
 	FinishedAt time.Time `json:"finished_at"`
 	Instance   string    `json:"instance"`
@@ -45,6 +50,14 @@ type DecidedCopy struct {
 	// Reason is set for held copies (which limit) and for copies already
 	// decided by an earlier trigger (which one).
 	Reason string `json:"reason,omitempty"`
+	// The copy as the worker saw it when deciding (SPEC §11, Audit), so a
+	// reviewer can replay the decision with copyguard policy test: its
+	// status, progress and tags, and when the worker last observed it.
+	// Absent in decisions made before these fields existed.
+	Status     string            `json:"status,omitempty"`
+	Progress   *int              `json:"progress,omitempty"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	ObservedAt time.Time         `json:"observed_at,omitzero"`
 }
 
 // EvalError is a CEL runtime error for one (policy, copy): that policy did
@@ -77,6 +90,10 @@ type Decision struct {
 	DryRun        bool      `json:"dry_run"`
 	DecidedAt     time.Time `json:"decided_at"`
 	Instance      string    `json:"instance"`
+	// Note says, for a decision that selected nothing, why where the
+	// worker can tell cheaply: e.g. `no copy m-x in cn-shanghai is
+	// known; regions watched: cn-hangzhou, cn-shanghai`.
+	Note string `json:"note,omitempty"`
 }
 
 // Rejected is the data of a copyguard.rejected event: input that could not

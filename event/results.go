@@ -51,6 +51,9 @@ func (r Result) Validate() error {
 	if r.DryRun && o != cloud.OutcomePlanned && o != cloud.OutcomeProtected && o != cloud.OutcomeHeld {
 		return errorf("dry_run", "a dry run cannot have outcome %q", r.Outcome)
 	}
+	if !r.Final && o != cloud.OutcomeHeld {
+		return errorf("final", "only a held result may be followed by another (final false); a %q result is final", r.Outcome)
+	}
 	if r.DecidedAt.IsZero() {
 		return errorf("decided_at", "must be set")
 	}
@@ -91,6 +94,9 @@ func (d Decision) Validate() error {
 			); err != nil {
 				return err
 			}
+			if err := c.validateSeen(p); err != nil {
+				return err
+			}
 		}
 	}
 	for i, e := range d.Errors {
@@ -109,6 +115,22 @@ func (d Decision) Validate() error {
 	}
 	if d.Instance == "" {
 		return errorf("instance", "must not be empty")
+	}
+	return nil
+}
+
+// validateSeen checks the copy as seen, where the decision carries it.
+func (c DecidedCopy) validateSeen(p string) *Error {
+	if c.Progress != nil && (*c.Progress < 0 || *c.Progress > 100) {
+		return errorf(p+".progress", "%d is not a percentage: want 0 to 100", *c.Progress)
+	}
+	if len(c.Status) > 64 {
+		return errorf(p+".status", "%q is too long: at most 64 bytes", truncate(c.Status, 64))
+	}
+	for k := range c.Tags {
+		if k == "" {
+			return errorf(p+".tags", "a tag key must not be empty")
+		}
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ func goodResult() Result {
 	return Result{
 		Trigger: ref, Outcome: "failed", Policies: []string{"p1", "p2"}, ImageID: "m-abcd1234", Region: "cn-hangzhou",
 		SourceRegion: "us-west-1", Attempts: 3, RequestID: "R-1", ErrorCode: "Forbidden.RAM", ErrorMessage: "no permission",
-		Reason: "permanent error", DecidedAt: decidedAt, FinishedAt: finishedAt, Instance: "host-1",
+		Reason: "permanent error", Final: true, DecidedAt: decidedAt, FinishedAt: finishedAt, Instance: "host-1",
 	}
 }
 
@@ -34,7 +34,7 @@ func TestResultJSON(t *testing.T) {
 	}
 	want := `{"trigger":{"id":"t-1","type":"budget.exceeded","source":"/budgets"},"outcome":"failed","policies":["p1","p2"],` +
 		`"image_id":"m-abcd1234","region":"cn-hangzhou","source_region":"us-west-1","attempts":3,"request_id":"R-1",` +
-		`"error_code":"Forbidden.RAM","error_message":"no permission","reason":"permanent error","dry_run":false,` +
+		`"error_code":"Forbidden.RAM","error_message":"no permission","reason":"permanent error","dry_run":false,"final":true,` +
 		`"decided_at":"2026-05-01T10:00:00Z","finished_at":"2026-05-01T10:00:02.5Z","instance":"host-1"}`
 	if string(b) != want {
 		t.Errorf("Result JSON =\n%s\nwant\n%s", b, want)
@@ -123,8 +123,8 @@ func TestResultValidate(t *testing.T) {
 		{"no trigger id", func(r *Result) { r.Trigger.ID = "" }, "trigger.id: must not be empty"},
 		{"no trigger type", func(r *Result) { r.Trigger.Type = "" }, "trigger.type: must not be empty"},
 		{"no trigger source", func(r *Result) { r.Trigger.Source = "" }, "trigger.source: must not be empty"},
-		{"unknown outcome", func(r *Result) { r.Outcome = "canceled" }, `outcome: "canceled" is not an outcome: want one of cancelled, already_gone, completed, not_cancellable, protected, held, planned, failed`},
-		{"no outcome", func(r *Result) { r.Outcome = "" }, `outcome: "" is not an outcome: want one of cancelled, already_gone, completed, not_cancellable, protected, held, planned, failed`},
+		{"unknown outcome", func(r *Result) { r.Outcome = "canceled" }, `outcome: "canceled" is not an outcome: want one of cancelled, already_gone, completed, not_cancellable, protected, held, planned, skipped, failed`},
+		{"no outcome", func(r *Result) { r.Outcome = "" }, `outcome: "" is not an outcome: want one of cancelled, already_gone, completed, not_cancellable, protected, held, planned, skipped, failed`},
 		{"no policies", func(r *Result) { r.Policies = nil }, "policies: must name at least one policy"},
 		{"empty policy", func(r *Result) { r.Policies = []string{"a", ""} }, "policies[1]: must not be empty"},
 		{"no image", func(r *Result) { r.ImageID = "" }, "image_id: must not be empty"},
@@ -140,6 +140,7 @@ func TestResultValidate(t *testing.T) {
 		{"finished before decided", func(r *Result) { r.FinishedAt = decidedAt.Add(-time.Second) },
 			"finished_at: 2026-05-01T09:59:59Z is before decided_at 2026-05-01T10:00:00Z"},
 		{"no instance", func(r *Result) { r.Instance = "" }, "instance: must not be empty"},
+		{"not final and not held", func(r *Result) { r.Final = false }, `final: only a held result may be followed by another (final false); a "failed" result is final`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,6 +163,11 @@ func TestResultValidate(t *testing.T) {
 	r.Outcome, r.DryRun = "protected", true
 	if err := r.Validate(); err != nil {
 		t.Errorf("dry-run protected: %v", err)
+	}
+	r = goodResult()
+	r.Outcome, r.Final = "held", false
+	if err := r.Validate(); err != nil {
+		t.Errorf("held, not final (circuit open): %v", err)
 	}
 }
 

@@ -42,3 +42,7 @@ func (s Subjects) Decision() string { return s.Prefix + ".decision" }
 
 // Rejected is where unusable input is reported.
 func (s Subjects) Rejected() string { return s.Prefix + ".rejected" }
+
+// Audit is where operators' actions are recorded (pause, resume,
+// release, update-topology).
+func (s Subjects) Audit() string { return s.Prefix + ".audit" }

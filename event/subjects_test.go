@@ -19,6 +19,7 @@ func TestSubjects(t *testing.T) {
 			"results":  s.Results(),
 			"decision": s.Decision(),
 			"rejected": s.Rejected(),
+			"audit":    s.Audit(),
 		}
 		want := map[string]string{
 			"prefix":   p,
@@ -33,6 +34,7 @@ func TestSubjects(t *testing.T) {
 			"results":  p + ".result.>",
 			"decision": p + ".decision",
 			"rejected": p + ".rejected",
+			"audit":    p + ".audit",
 		}
 		for k := range want {
 			if got[k] != want[k] {

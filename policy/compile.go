@@ -80,6 +80,7 @@ func (d *fieldDecoder) expressions(p *Policy) {
 	}
 	p.match = m
 	p.terms = query.Terms(env, ast)
+	p.reads, p.readsAll = query.CopyFields(ast)
 }
 
 func (d *fieldDecoder) program(env *cel.Env, ast *cel.Ast, n *yaml.Node, field string) cel.Program {

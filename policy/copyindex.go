@@ -33,6 +33,9 @@ func (x *CopyIndex) Get(region, imageID string) (cloud.Copy, bool) { return x.c.
 // Len is the number of copies.
 func (x *CopyIndex) Len() int { return x.c.Len() }
 
+// RegionLen is the number of copies in region.
+func (x *CopyIndex) RegionLen(region string) int { return x.c.RegionLen(region) }
+
 // All returns every copy sorted by (region, image_id).
 func (x *CopyIndex) All() []cloud.Copy { return x.c.All() }
 

@@ -8,16 +8,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/copyguard/copyguard/policy/internal/query"
+	"github.com/copyguard/copyguard/policy/suggest"
 )
 
 // policyKeys are the keys a policy may have, in the order the README
 // documents them.
 var policyKeys = []string{"name", "description", "on", "when", "match", "action",
-	"max_cancels", "dry_run", "active_for", "released_by", "enabled"}
+	"max_cancels", "max_rate", "dry_run", "active_for", "released_by", "enabled"}
 
 var (
 	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -94,7 +96,45 @@ func (fp *fileParser) yamlError(err error) {
 	if line > 0 {
 		line = problemLine(fp.txt, line, msg)
 	}
-	fp.problems = append(fp.problems, Problem{File: fp.file, Line: line, Message: "yaml: " + msg})
+	p := Problem{File: fp.file, Line: line, Message: "yaml: " + msg}
+	if msg == yamlAliasMsg {
+		// `on: [*]` reads as an alias with no name: the commonest way to
+		// meet this message, and one the message itself does not explain.
+		if col := bareStar(fp.txt, line); col > 0 {
+			p.Col = col
+			p.Message += ` (an unquoted * starts a YAML alias; quote it: on: ["*"])`
+		}
+	}
+	fp.problems = append(fp.problems, p)
+}
+
+// yamlAliasMsg is what yaml.v3 says about an alias without a name.
+const yamlAliasMsg = "did not find expected alphabetic or numeric character"
+
+// bareStar returns the 1-based column of a "*" on line that stands where
+// a value starts and is not followed by an anchor name, or 0.
+func bareStar(t *text, line int) int {
+	rs := t.line(line)
+	for i, r := range rs {
+		if r != '*' {
+			continue
+		}
+		prev := ' '
+		for j := i - 1; j >= 0; j-- {
+			if rs[j] != ' ' && rs[j] != '\t' {
+				prev = rs[j]
+				break
+			}
+		}
+		next := ' '
+		if i+1 < len(rs) {
+			next = rs[i+1]
+		}
+		if strings.ContainsRune(" [,:-", prev) && !unicode.IsLetter(next) && !unicode.IsDigit(next) && next != '_' && next != '-' {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 func splitYAMLError(err error) (int, string) {
@@ -166,7 +206,7 @@ func (fp *fileParser) document(doc *yaml.Node, embedded bool) []*parsedPolicy {
 		case k.Value == "policies":
 			list = v
 		case !embedded:
-			hint := suggest(k.Value, []string{"policies"})
+			hint := didYouMean(k.Value, []string{"policies"})
 			misspelt = misspelt || hint != ""
 			if hint == "" {
 				hint = "; a policy file has only a policies key"
@@ -233,7 +273,7 @@ func (fp *fileParser) policy(n *yaml.Node, index int) *parsedPolicy {
 			if best != "" {
 				misspelt[best] = true
 			}
-			fp.at(k, pc, "", "unknown key %q%s", k.Value, suggest(k.Value, policyKeys))
+			fp.at(k, pc, "", "unknown key %q%s", k.Value, didYouMean(k.Value, policyKeys))
 			ok = false
 		}
 		if _, dup := seen[k.Value]; !dup {
@@ -288,8 +328,8 @@ func (fp *fileParser) name(v, policyNode *yaml.Node, pc *policyCtx, p *parsedPol
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
-// suggest returns a " (did you mean "x"?)" hint for a near miss, or "".
-func suggest(got string, choices []string) string {
+// didYouMean returns a " (did you mean "x"?)" hint for a near miss, or "".
+func didYouMean(got string, choices []string) string {
 	if best := closest(got, choices); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
@@ -297,15 +337,7 @@ func suggest(got string, choices []string) string {
 }
 
 // closest returns the choice within a small edit distance of got, or "".
-func closest(got string, choices []string) string {
-	best, bestDist := "", 3
-	for _, c := range choices {
-		if d := editDistance(strings.ToLower(got), c); d < bestDist && d < len(c)/2+1 {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
+func closest(got string, choices []string) string { return suggest.Closest(got, choices) }
 
 // closestKeyTo reports whether the mapping has an unknown key that is a
 // near miss of want.
@@ -316,26 +348,4 @@ func closestKeyTo(n *yaml.Node, want string) bool {
 		}
 	}
 	return false
-}
-
-// editDistance is the Levenshtein distance, for "did you mean" hints.
-func editDistance(a, b string) int {
-	ar, br := []rune(a), []rune(b)
-	prev := make([]int, len(br)+1)
-	cur := make([]int, len(br)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ar); i++ {
-		cur[0] = i
-		for j := 1; j <= len(br); j++ {
-			cost := 1
-			if ar[i-1] == br[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(br)]
 }

@@ -45,12 +45,13 @@ func (d *fieldDecoder) decode(p *Policy) {
 	p.On = d.on()
 	p.Action = d.action()
 	p.MaxCancels = d.maxCancels()
+	p.MaxRate = d.maxRate()
 	p.DryRun = d.boolean("dry_run", false)
 	p.Enabled = d.boolean("enabled", true)
 	p.ActiveFor = d.activeFor()
 	p.ReleasedBy = d.releasedBy(p.ActiveFor)
 	if p.Action == ActionProtect {
-		for _, k := range []string{"max_cancels", "dry_run", "active_for"} {
+		for _, k := range []string{"max_cancels", "max_rate", "dry_run", "active_for"} {
 			if d.fields[k] != nil {
 				d.fail(d.keys[k], k, "only cancel policies take %s; a protect policy always vetoes", k)
 			}
@@ -131,7 +132,7 @@ func checkType(t string, wildcard bool) string {
 	}
 	// A typo in `on` makes a policy silently never fire, the worst way to
 	// fail; a type this close to a built-in one is almost surely a typo.
-	if s := suggest(t, builtin); s != "" {
+	if s := didYouMean(t, builtin); s != "" {
 		return fmt.Sprintf("unknown trigger type %q%s", t, s)
 	}
 	return ""
@@ -151,7 +152,7 @@ func (d *fieldDecoder) action() Action {
 	case "protect":
 		return ActionProtect
 	}
-	d.fail(v, "action", "unknown action %q%s; want cancel or protect", v.Value, suggest(v.Value, []string{"cancel", "protect"}))
+	d.fail(v, "action", "unknown action %q%s; want cancel or protect", v.Value, didYouMean(v.Value, []string{"cancel", "protect"}))
 	return ActionNone
 }
 
@@ -170,6 +171,23 @@ func (d *fieldDecoder) maxCancels() int {
 		return 0
 	}
 	return n
+}
+
+func (d *fieldDecoder) maxRate() Rate {
+	v := d.scalar("max_rate")
+	if v == nil {
+		return Rate{}
+	}
+	if v.Tag != "!!str" {
+		d.fail(v, "max_rate", "want a string N/DURATION, e.g. \"100/10m\", got %q", v.Value)
+		return Rate{}
+	}
+	r, err := parseRate(v.Value)
+	if err != nil {
+		d.fail(v, "max_rate", "%v", err)
+		return Rate{}
+	}
+	return r
 }
 
 func (d *fieldDecoder) boolean(key string, def bool) bool {

@@ -37,7 +37,10 @@ type Policy struct {
 	Action Action
 	// MaxCancels is the blast-radius limit per trigger; 0 means no limit.
 	MaxCancels int
-	DryRun     bool
+	// MaxRate is the rolling cap across the fleet; the worker enforces it
+	// (zero: none).
+	MaxRate Rate
+	DryRun  bool
 	// ActiveFor, when set, makes a trigger this policy fired on a condition
 	// that also applies to copies started later; the worker keeps it.
 	ActiveFor time.Duration
@@ -51,6 +54,10 @@ type Policy struct {
 	when  cel.Program // nil when the policy has no `when`
 	match *query.Matcher
 	terms []query.Term // indexable conjuncts of match, see query.Terms
+	// reads names the copy fields match selects; readsAll: it may read
+	// any (query.CopyFields).
+	reads    map[string]bool
+	readsAll bool
 }
 
 // Listens reports whether the policy's `on` covers the trigger type.
@@ -87,3 +94,15 @@ func (s *Set) Policies() []*Policy {
 
 // Policy returns the policy with that name, or nil.
 func (s *Set) Policy(name string) *Policy { return s.byName[name] }
+
+// ReadsCopyState reports whether the policy's match reads the copy's
+// progress or status (or may read any field): a decision by such a policy
+// can go stale while the copy moves on, so the worker reads the copy again
+// before acting on an old observation (SPEC §11).
+func (p *Policy) ReadsCopyState() bool {
+	return p.reads["progress"] || p.reads["status"] || p.readsAll
+}
+
+// ReadsCopyTags reports whether the policy's match reads the copy's tags
+// (or may read any field).
+func (p *Policy) ReadsCopyTags() bool { return p.reads["tags"] || p.readsAll }

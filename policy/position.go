@@ -42,6 +42,23 @@ func (t *text) prefix(n int) []byte {
 	return []byte(string(t.runes[:t.lineStarts[n]]))
 }
 
+// line returns the text of line n (1-based) without its line break, or
+// nil when there is no such line.
+func (t *text) line(n int) []rune {
+	if n < 1 || n > len(t.lineStarts) {
+		return nil
+	}
+	end := len(t.runes)
+	if n < len(t.lineStarts) {
+		end = t.lineStarts[n]
+	}
+	rs := t.runes[t.lineStarts[n-1]:end]
+	for len(rs) > 0 && (rs[len(rs)-1] == '\n' || rs[len(rs)-1] == '\r') {
+		rs = rs[:len(rs)-1]
+	}
+	return rs
+}
+
 // offset returns the rune offset of a 1-based (line, col), or -1.
 func (t *text) offset(line, col int) int {
 	if line < 1 || line > len(t.lineStarts) || col < 1 {

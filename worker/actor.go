@@ -11,6 +11,7 @@ import (
 
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
+	"github.com/copyguard/copyguard/policy"
 )
 
 // actor cancels claimed copies, one job at a time per handler: rate limit
@@ -21,6 +22,10 @@ type actor struct {
 	*base
 	inv    *inventory
 	claims claimStore
+	// policies and batcher serve the re-check before a cancel
+	// (recheck.go); batcher is nil without a Describer.
+	policies func() *policy.Set
+	batcher  *describeBatcher
 }
 
 func newActor(b *base, inv *inventory) *actor {
@@ -47,7 +52,7 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 	key := copyKey(j.Copy)
 	log := a.log.With(zap.String("trigger_id", j.Trigger.ID), zap.String("image_id", j.Copy.ImageID), zap.String("region", j.Copy.Region))
 
-	c := claim{Trigger: j.Trigger, Policies: j.Policies, ImageID: j.Copy.ImageID, Region: j.Copy.Region, State: stateDecided, Owner: a.cfg.Instance, DecidedAt: j.DecidedAt}
+	c := claim{Trigger: j.Trigger, Policies: j.Policies, ImageID: j.Copy.ImageID, Region: j.Copy.Region, State: stateDecided, Owner: a.cfg.Instance, DecidedAt: j.DecidedAt, Traceparent: j.Traceparent}
 	rev := j.ClaimRev
 	if m.Delivered > 1 {
 		// A redelivery: an earlier attempt may have moved the claim on.
@@ -60,6 +65,7 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 	// waiting in the region's queue for a call slot is not a failure.
 	var spent time.Duration
 	lim := a.limits.get(apiCancel, j.Copy.Region)
+	rechecked := false
 	for {
 		if c.State == stateDone {
 			return a.finish(ctx, log, m, key, c)
@@ -70,6 +76,18 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		}
 		if p, paused := a.inv.Paused(); paused {
 			return a.holdPaused(ctx, log, m, key, j.Copy, c, p)
+		}
+		br := a.breakers.get(j.Copy.Region)
+		if st, err := br.state(ctx); err != nil {
+			return retryLater(log, m, "read the region's circuit breaker", err)
+		} else if st.Open {
+			return a.holdOpen(ctx, log, m, key, j, c, rev, st)
+		}
+		if !rechecked {
+			rechecked = true
+			if v, done := a.recheck(ctx, log, m, key, j, c, rev); done {
+				return v
+			}
 		}
 		if err := lim.Wait(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -104,6 +122,24 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		next := a.cfg.Retry.afterCall(callErr, unknown, c.Failures, spent+took)
 		code := errorCode(callErr)
 		a.m.CancelCalls.WithLabelValues(j.Copy.Region, code).Inc()
+		if err := br.record(ctx, callErr); err != nil {
+			log.Warn("update the region's circuit breaker", zap.Error(err))
+		}
+		if next.credential {
+			// About the fleet's key, not the copy: never its outcome. The
+			// call was refused, so nothing happened to the copy; back to
+			// "decided", and held once the circuit opens.
+			c.State = stateDecided
+			if rev, err = a.claims.save(ctx, key, c, rev); err != nil {
+				return retryLater(log, m, "save claim", err)
+			}
+			st, err := br.state(ctx)
+			if err == nil && st.Open {
+				return a.holdOpen(ctx, log, m, key, j, c, rev, st)
+			}
+			log.Warn("cancel refused: credential error; will retry", zap.String("code", code), zap.Error(callErr))
+			return nak(a.cfg.BreakerProbe, "credential error: "+code)
+		}
 		a.adjust(ctx, log, lim, next)
 		if next.failure {
 			c.Failures++
@@ -151,7 +187,7 @@ func (a *actor) result(j job, c claim, next step, reqID string, callErr error) *
 	r := &event.Result{
 		Trigger: j.Trigger, Outcome: string(next.outcome), Policies: j.Policies, ImageID: j.Copy.ImageID,
 		Region: j.Copy.Region, SourceRegion: j.Copy.SourceRegion, Attempts: c.Attempts, RequestID: reqID,
-		DecidedAt: c.DecidedAt, FinishedAt: a.cfg.Now(), Instance: a.cfg.Instance,
+		Final: true, DecidedAt: c.DecidedAt, FinishedAt: a.cfg.Now(), Instance: a.cfg.Instance,
 	}
 	if callErr != nil {
 		r.ErrorCode, r.ErrorMessage = errorCode(callErr), callErr.Error()
@@ -189,7 +225,7 @@ func (a *actor) finish(ctx context.Context, log *zap.Logger, m Msg, key string, 
 			a.inv.ApplyCopy(key, nil, true)
 		}
 	}
-	if err := a.publishResult(ctx, *c.Result); err != nil {
+	if err := a.publishResultTraced(ctx, *c.Result, c.Traceparent); err != nil {
 		return retryLater(log, m, "publish result", err)
 	}
 	log.Info("copy decided", zap.String("outcome", c.Result.Outcome), zap.Int("attempt", c.Result.Attempts),
@@ -208,7 +244,7 @@ func (a *actor) holdPaused(ctx context.Context, log *zap.Logger, m Msg, key stri
 		Region: cp.Region, SourceRegion: cp.SourceRegion, Attempts: c.Attempts,
 		Reason: "paused: " + p.Reason, DecidedAt: c.DecidedAt, FinishedAt: a.cfg.Now(), Instance: a.cfg.Instance,
 	}
-	if err := a.publishResult(ctx, r); err != nil {
+	if err := a.publishResultTraced(ctx, r, c.Traceparent); err != nil {
 		return retryLater(log, m, "publish result", err)
 	}
 	if err := a.claims.release(ctx, key); err != nil {
@@ -216,6 +252,31 @@ func (a *actor) holdPaused(ctx context.Context, log *zap.Logger, m Msg, key stri
 	}
 	log.Info("copy held: paused")
 	return ack()
+}
+
+// holdOpen keeps a cancel whose region's circuit is open: the first time,
+// a held result with final false ("circuit open: <code>") and the claim
+// marked so; every time, the job is handed back to come again after a
+// probe interval. Once the circuit closes the job runs and ends with one
+// final result.
+func (a *actor) holdOpen(ctx context.Context, log *zap.Logger, m Msg, key string, j job, c claim, rev uint64, st breakerState) Verdict {
+	why := st.heldReason()
+	if c.HeldOpen == "" {
+		r := event.Result{
+			Trigger: c.Trigger, Policies: c.Policies, ImageID: j.Copy.ImageID, Region: j.Copy.Region,
+			SourceRegion: j.Copy.SourceRegion, Attempts: c.Attempts, ErrorCode: st.Code, ErrorMessage: st.Message,
+			Reason: why, DecidedAt: c.DecidedAt, FinishedAt: a.cfg.Now(), Instance: a.cfg.Instance,
+		}
+		if err := a.publishHeldOpen(ctx, r); err != nil {
+			return retryLater(log, m, "publish result", err)
+		}
+		c.HeldOpen = st.Code
+		if _, err := a.claims.save(ctx, key, c, rev); err != nil && !errors.Is(err, ErrConflict) {
+			return retryLater(log, m, "save claim", err)
+		}
+		log.Warn("copy held: circuit open", zap.String("code", st.Code))
+	}
+	return nak(a.cfg.BreakerProbe, why)
 }
 
 // call makes one CancelCopyImage call. It is not cut short by shutdown:

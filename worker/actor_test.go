@@ -15,8 +15,10 @@ var (
 	errThrottled   = &cloud.APIError{Code: "Throttling.User", HTTPStatus: 400, RequestID: "req-t", Message: "Request was denied due to user flow control."}
 	errUnavailable = &cloud.APIError{Code: "ServiceUnavailable", HTTPStatus: 503, RequestID: "req-u"}
 	errForbidden   = &cloud.APIError{Code: "Forbidden.RAM", HTTPStatus: 403, RequestID: "req-f", Message: "User not authorized to operate on the specified resource."}
-	errNotFound    = &cloud.APIError{Code: "InvalidImageId.NotFound", HTTPStatus: 404, RequestID: "req-n", Message: "The specified ImageId does not exist."}
-	errTimeout     = &cloud.TransportError{Op: "CancelCopyImage", Timeout: true, Err: context.DeadlineExceeded}
+	// errBadParam is permanent but not about credentials: the copy's outcome.
+	errBadParam = &cloud.APIError{Code: "InvalidParameter", HTTPStatus: 400, RequestID: "req-p", Message: "The specified parameter is not valid."}
+	errNotFound = &cloud.APIError{Code: "InvalidImageId.NotFound", HTTPStatus: 404, RequestID: "req-n", Message: "The specified ImageId does not exist."}
+	errTimeout  = &cloud.TransportError{Op: "CancelCopyImage", Timeout: true, Err: context.DeadlineExceeded}
 )
 
 func TestHandleJob(t *testing.T) {
@@ -85,14 +87,28 @@ func TestHandleJob(t *testing.T) {
 			},
 		},
 		{
-			name: "permanent error", errs: []error{errForbidden}, verdict: Term, calls: 1, outcome: "failed", code: "Forbidden.RAM",
+			name: "permanent error", errs: []error{errBadParam}, verdict: Term, calls: 1, outcome: "failed", code: "InvalidParameter",
 			check: func(t *testing.T, r *rig, v Verdict) {
 				res := r.results(t)[0]
-				if res.Reason != "permanent error" || res.RequestID != "req-f" || !strings.Contains(res.ErrorMessage, "not authorized") {
+				if res.Reason != "permanent error" || res.RequestID != "req-p" || !strings.Contains(res.ErrorMessage, "not valid") || !res.Final {
 					t.Errorf("result = %+v", res)
 				}
-				if !strings.Contains(v.Reason, "Forbidden.RAM") {
+				if !strings.Contains(v.Reason, "InvalidParameter") {
 					t.Errorf("term reason = %q, want the code", v.Reason)
+				}
+			},
+		},
+		{
+			// SPEC §11: a credential error is about the fleet's key, never
+			// the copy's outcome. Below the breaker's threshold: no
+			// result, the claim back to "decided", the job handed back.
+			name: "credential error: no outcome, job handed back", errs: []error{errForbidden}, verdict: Nak, calls: 1,
+			check: func(t *testing.T, r *rig, v Verdict) {
+				if c, _ := r.claim(t, key); c.State != stateDecided || c.Result != nil || c.HeldOpen != "" {
+					t.Errorf("claim = %+v, want decided without result", c)
+				}
+				if v.Delay != 30*time.Second || !strings.Contains(v.Reason, "Forbidden.RAM") {
+					t.Errorf("verdict = %+v, want a nak after the probe interval naming the code", v)
 				}
 			},
 		},

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
 )
 
@@ -24,11 +25,34 @@ type base struct {
 	m        *Metrics
 	limits   *limiters
 	health   *health
+	breakers *breakers // per-region circuit breakers (breaker.go)
 }
 
-// publishResult publishes one copy's result under its deterministic id.
+// publishResult publishes one copy's final result under its
+// deterministic id. Every result is final but the ones publishHeldOpen
+// sends.
 func (b *base) publishResult(ctx context.Context, r event.Result) error {
-	if err := b.publishEvent(ctx, b.subjects.Result(r.Outcome), resultMsgID(r), event.TypeResult, resultSubject(r), r); err != nil {
+	return b.publishResultTraced(ctx, r, "")
+}
+
+// publishResultTraced publishes a final result with its trigger's
+// traceparent ("" for none).
+func (b *base) publishResultTraced(ctx context.Context, r event.Result, traceparent string) error {
+	r.Final = true
+	return b.publishOne(ctx, r, resultMsgID(r), traceparent)
+}
+
+// publishHeldOpen publishes a held result that is not final: the cancel
+// waits for its region's circuit to close and will end with a final
+// result of its own (breaker.go).
+func (b *base) publishHeldOpen(ctx context.Context, r event.Result) error {
+	r.Outcome, r.Final = string(cloud.OutcomeHeld), false
+	return b.publishOne(ctx, r, heldOpenMsgID(r), "")
+}
+
+// publishOne publishes result r under id and counts it.
+func (b *base) publishOne(ctx context.Context, r event.Result, id, traceparent string) error {
+	if err := b.publishEventTraced(ctx, traceparent, b.subjects.Result(r.Outcome), id, event.TypeResult, resultSubject(r), r); err != nil {
 		return err
 	}
 	b.m.Results.WithLabelValues(r.Outcome).Inc()
@@ -38,11 +62,17 @@ func (b *base) publishResult(ctx context.Context, r event.Result) error {
 // publishEvent wraps data in a CloudEvent whose id is the deterministic
 // message id, so the event and its Nats-Msg-Id name the same thing.
 func (b *base) publishEvent(ctx context.Context, subject, id, typ, ceSubject string, data any) error {
+	return b.publishEventTraced(ctx, "", subject, id, typ, ceSubject, data)
+}
+
+// publishEventTraced is publishEvent with a traceparent header when
+// traceparent is set and the publisher can send headers (trace.go).
+func (b *base) publishEventTraced(ctx context.Context, traceparent, subject, id, typ, ceSubject string, data any) error {
 	body, err := event.Marshal(typ, "copyguard/"+b.cfg.Instance, id, ceSubject, b.cfg.Now(), data)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", typ, err)
 	}
-	if err := b.cfg.Publisher.Publish(ctx, subject, id, body); err != nil {
+	if err := b.publish(ctx, subject, id, body, traceparent); err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}
 	return nil

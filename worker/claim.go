@@ -8,6 +8,7 @@ import (
 
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
+	"github.com/copyguard/copyguard/policy"
 )
 
 // claim is the value of a copy's key in the claims bucket. Whoever creates
@@ -27,11 +28,17 @@ type claim struct {
 	Failures int `json:"failures,omitempty"`
 	// Unknown: an earlier call may have cancelled the copy (it timed out,
 	// the connection dropped, a 5xx), so NotFound now means cancelled.
-	Unknown   bool          `json:"unknown,omitempty"`
+	Unknown bool `json:"unknown,omitempty"`
+	// HeldOpen is the code of the open circuit a non-final held result was
+	// published for (breaker.go), so it is published once.
+	HeldOpen  string        `json:"held_open,omitempty"`
 	Owner     string        `json:"owner"`
 	DecidedAt time.Time     `json:"decided_at"`
 	UpdatedAt time.Time     `json:"updated_at"`
 	Result    *event.Result `json:"result,omitempty"`
+	// Traceparent is the trigger's W3C traceparent (trace.go), sent with
+	// the result.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // describe says where the claim is, for a later trigger's "already
@@ -43,6 +50,12 @@ func (c claim) describe() string {
 	return string(c.State)
 }
 
+// decidedBy is the reason a later trigger that selects the copy gets:
+// who decided it, and where that decision is.
+func (c claim) decidedBy() string {
+	return fmt.Sprintf("already decided by trigger %s (%s): %s", c.Trigger.ID, c.Trigger.Type, c.describe())
+}
+
 // job is the durable unit of work for one copy to cancel: the decider
 // publishes it, the actor consumes it.
 type job struct {
@@ -51,6 +64,12 @@ type job struct {
 	Copy      cloud.Copy       `json:"copy"`
 	ClaimRev  uint64           `json:"claim_rev"`
 	DecidedAt time.Time        `json:"decided_at"`
+	// Eval is the trigger as the policies saw it, for the re-check before
+	// the cancel (recheck.go); set only when the re-check may need it. A
+	// job without it, as older workers wrote, is cancelled without one.
+	Eval *policy.Trigger `json:"eval,omitempty"`
+	// Traceparent is the trigger's W3C traceparent (trace.go).
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // claimStore reads and writes claims. Every write is a compare-and-set on

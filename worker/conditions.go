@@ -144,7 +144,7 @@ func (d *decider) judgeNew(ctx context.Context, c cloud.Copy) error {
 		if len(plan.Decisions) == 0 && len(plan.Errors) == 0 {
 			continue
 		}
-		dec, err := d.apply(ctx, cond.Ref, plan, now)
+		dec, err := d.apply(ctx, trig{ref: cond.Ref, t: &cond.Trigger, set: set}, plan, now)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,9 @@ type Config struct {
 	Policies  *policy.Set
 	Canceller Canceller
 	Lister    Lister // nil: no DescribeImages reconcile
+	// Describer re-reads copies before a cancel (recheck.go); nil: no
+	// re-check.
+	Describer Describer
 	Publisher Publisher
 	// Claims holds one claim per decided copy, Copies the shared inventory,
 	// Conditions the active conditions (needs per-key TTL), Limits the
@@ -36,11 +39,25 @@ type Config struct {
 	CallTimeout time.Duration // one CancelCopyImage call
 
 	ReconcileEvery time.Duration
+	// RecheckAfter: a cancel decided on an observation older than this
+	// reads the copy again first, when the policies read what may have
+	// changed (recheck.go).
+	RecheckAfter time.Duration
 
 	Logger *zap.Logger
 	// Registerer receives the worker's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+
+	// Prober proves access to a region (DescribeImages, PageSize=1): the
+	// start-up check and the circuit breaker's probe. nil: Lister's
+	// ListCopies is the probe.
+	Prober Prober
+	// BreakerThreshold is how many consecutive credential errors in a
+	// region, across the fleet, open its circuit; BreakerProbe how often
+	// an open circuit is probed (and a held job handed back).
+	BreakerThreshold int
+	BreakerProbe     time.Duration
 
 	// Leases holds the per-region reconcile leases and the record of each
 	// region's last listing (lease.go); it needs per-key TTL. nil: this
@@ -75,7 +92,7 @@ func DefaultConfig() Config {
 	return Config{
 		Prefix: event.DefaultSubjectPrefix, Instance: "copyguard", MaxBodySize: 64 << 10,
 		QPS: 10, Burst: 1, Retry: DefaultRetry(), CallTimeout: 10 * time.Second,
-		ReconcileEvery: time.Minute,
+		ReconcileEvery: time.Minute, RecheckAfter: 30 * time.Second, BreakerThreshold: 5, BreakerProbe: 30 * time.Second,
 	}
 }
 
@@ -102,6 +119,15 @@ func (c *Config) defaults() {
 	}
 	if c.ReconcileEvery <= 0 {
 		c.ReconcileEvery = d.ReconcileEvery
+	}
+	if c.RecheckAfter <= 0 {
+		c.RecheckAfter = d.RecheckAfter
+	}
+	if c.BreakerThreshold <= 0 {
+		c.BreakerThreshold = d.BreakerThreshold
+	}
+	if c.BreakerProbe <= 0 {
+		c.BreakerProbe = d.BreakerProbe
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

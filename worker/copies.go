@@ -99,6 +99,9 @@ func mergeCopy(old, c cloud.Copy) cloud.Copy {
 	if c.SizeGB == 0 {
 		c.SizeGB = old.SizeGB
 	}
+	if c.ObservedAt.Before(old.ObservedAt) {
+		c.ObservedAt = old.ObservedAt
+	}
 	switch ro, rc := statusRank(old.Status), statusRank(c.Status); {
 	case rc < ro:
 		c.Status, c.Progress = old.Status, old.Progress
@@ -137,6 +140,12 @@ const maxCASRounds = 16
 // may add it (see the top of this file).
 func (i *inventory) storeCopy(ctx context.Context, c cloud.Copy, obs observation) (stored, error) {
 	key := copyKey(c)
+	if c.ObservedAt.IsZero() {
+		c.ObservedAt = obs.at
+		if c.ObservedAt.IsZero() {
+			c.ObservedAt = i.cfg.Now()
+		}
+	}
 	if old, ok := i.index.Get(c.Region, c.ImageID); ok {
 		// The mirror can be ahead of what the bucket shows this writer
 		// for a moment (a delete it has not seen yet): never behind it.
@@ -169,7 +178,7 @@ func (i *inventory) storeCopy(ctx context.Context, c cloud.Copy, obs observation
 		if sc.SeenAt.IsZero() {
 			sc.SeenAt = i.cfg.Now()
 		}
-		if reflect.DeepEqual(sc, old) {
+		if unchanged(sc, old) {
 			i.index.Put(sc.Copy)
 			return stored{storedCopy: sc}, nil
 		}
@@ -181,6 +190,22 @@ func (i *inventory) storeCopy(ctx context.Context, c cloud.Copy, obs observation
 		return stored{storedCopy: sc}, nil
 	}
 	return stored{}, fmt.Errorf("store copy %s: %d revision conflicts in a row", key, maxCASRounds)
+}
+
+// observedRefresh is how stale a stored ObservedAt may get before an
+// observation that changes nothing else is written: rewriting every copy
+// on every listing would cost one KV write per copy and minute. The
+// mirror of the replica that observed it is fresher; others may re-check
+// a copy (recheck.go) that is fresher than they know.
+const observedRefresh = 5 * time.Minute
+
+// unchanged reports whether sc, merged from old, needs no write: only its
+// ObservedAt moved, and by less than observedRefresh.
+func unchanged(sc, old storedCopy) bool {
+	if sc.ObservedAt.Sub(old.ObservedAt) < observedRefresh {
+		sc.ObservedAt = old.ObservedAt
+	}
+	return reflect.DeepEqual(sc, old)
 }
 
 // updateCopy writes sc at rev and mirrors it.

@@ -25,11 +25,12 @@ type decider struct {
 	*base
 	inv      *inventory
 	claims   claimStore
+	rates    *rates // the max_rate windows (rate.go)
 	policies atomic.Pointer[policy.Set]
 }
 
 func newDecider(b *base, inv *inventory) *decider {
-	d := &decider{base: b, inv: inv, claims: claimStore{kv: b.cfg.Claims, now: b.cfg.Now}}
+	d := &decider{base: b, inv: inv, claims: claimStore{kv: b.cfg.Claims, now: b.cfg.Now}, rates: newRates(b.cfg.Limits, b.cfg.Now)}
 	d.policies.Store(b.cfg.Policies)
 	return d
 }
@@ -71,19 +72,28 @@ func (d *decider) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 		return d.log.With(zap.String("trigger_id", ev.ID), zap.String("trigger_type", ev.Type))
 	}
 
+	if reused, err := d.checkTriggerID(ctx, ref, t, now); err != nil {
+		return retryLater(log(), m, "check trigger id", err)
+	} else if reused != "" {
+		return d.reject(ctx, m, "trigger", &event.Error{Field: "id", Reason: reused})
+	}
 	if err := d.releaseConditions(ctx, t); err != nil {
 		return retryLater(log(), m, "release conditions", err)
 	}
 	set := d.Policies()
 	plan := set.Evaluate(t, d.inv.index, now)
-	dec, err := d.apply(ctx, ref, plan, now)
+	tr := trig{ref: ref, t: &t, set: set, traceparent: traceOf(m)}
+	dec, err := d.apply(ctx, tr, plan, now)
 	if err != nil {
 		return retryLater(log(), m, "apply decision", err)
+	}
+	if len(plan.Decisions) == 0 {
+		dec.Note = d.note(set, t, plan)
 	}
 	if err := d.recordConditions(ctx, set, t, ref, plan, now); err != nil {
 		return retryLater(log(), m, "record conditions", err)
 	}
-	if err := d.publishEvent(ctx, d.subjects.Decision(), decisionMsgID(ref), event.TypeDecision, ev.ID, *dec); err != nil {
+	if err := d.publishEventTraced(ctx, tr.traceparent, d.subjects.Decision(), decisionMsgID(ref), event.TypeDecision, ev.ID, *dec); err != nil {
 		return retryLater(log(), m, "publish decision", err)
 	}
 	d.m.Triggers.WithLabelValues(ev.Type).Inc()
@@ -101,7 +111,8 @@ func (d *decider) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 // per-copy writes run in parallel (a fan-out of thousands would otherwise
 // wait on thousands of round trips in a row); the decision lists keep the
 // plan's order.
-func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.Plan, now time.Time) (*event.Decision, error) {
+func (d *decider) apply(ctx context.Context, tr trig, plan *policy.Plan, now time.Time) (*event.Decision, error) {
+	ref := tr.ref
 	pause, paused := d.inv.Paused()
 	dec := &event.Decision{
 		Trigger: ref, PolicyVersion: plan.Version, Fired: plan.Fired,
@@ -123,7 +134,7 @@ func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.
 	err := parallel(ctx, len(order), 32, func(ctx context.Context, k int) error {
 		i := order[k]
 		pd := plan.Decisions[i]
-		dc := event.DecidedCopy{ImageID: pd.Copy.ImageID, Region: pd.Copy.Region, Policies: pd.Policies, Reason: pd.Reason}
+		dc := seenCopy(pd)
 		var list decisionList
 		switch pd.Action {
 		case policy.ActionProtect:
@@ -145,7 +156,15 @@ func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.
 				dc.Reason = "paused: " + pause.Reason
 				list = listHeld
 			default:
-				other, err := d.claimAndQueue(ctx, ref, pd, now)
+				held, err := d.rateGate(ctx, ref, pd)
+				if err != nil {
+					return err
+				}
+				if held != "" {
+					dc.Reason, list = held, listHeld
+					break
+				}
+				other, err := d.claimAndQueue(ctx, tr, pd, now)
 				if err != nil {
 					return err
 				}
@@ -163,11 +182,11 @@ func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.
 		}
 		slots[i] = slot{list, dc}
 		outcome := list.outcome()
-		return d.publishResult(ctx, event.Result{
+		return d.publishResultTraced(ctx, event.Result{
 			Trigger: ref, Outcome: string(outcome), Policies: dc.Policies, ImageID: pd.Copy.ImageID,
 			Region: pd.Copy.Region, SourceRegion: pd.Copy.SourceRegion, Reason: dc.Reason,
 			DryRun: outcome == cloud.OutcomePlanned, DecidedAt: now, FinishedAt: now, Instance: d.cfg.Instance,
-		})
+		}, tr.traceparent)
 	})
 	if err != nil {
 		return nil, err
@@ -180,11 +199,34 @@ func (d *decider) apply(ctx context.Context, ref event.TriggerRef, plan *policy.
 	return dec, nil
 }
 
+// rateGate applies the max_rate of the copy's cancelling policies
+// (rate.go). A cancel takes its slot when it is decided, here, before its
+// claim: a copy already claimed (by this trigger, redelivered, or by
+// another) takes no slot, and a grant is named by trigger and copy, so a
+// crash between the grant and the claim takes no second slot either. Two
+// triggers racing for the same unclaimed copy may both take a slot; the
+// loser's stays counted (the safe side). A copy held by a cap is not
+// claimed, so a later trigger may cancel it once the window has room.
+func (d *decider) rateGate(ctx context.Context, ref event.TriggerRef, pd policy.Decision) (string, error) {
+	set := d.Policies()
+	if !capped(set, pd.Policies) {
+		return "", nil
+	}
+	key := copyKey(pd.Copy)
+	if _, _, err := d.claims.load(ctx, key); err == nil {
+		return "", nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	return d.rates.admit(ctx, set, pd.Policies, rateGrantID(key, ref))
+}
+
 // claimAndQueue claims a copy for this trigger and stores its job. If an
 // earlier trigger holds the claim it returns who, and stores nothing.
-func (d *decider) claimAndQueue(ctx context.Context, ref event.TriggerRef, pd policy.Decision, now time.Time) (string, error) {
+func (d *decider) claimAndQueue(ctx context.Context, tr trig, pd policy.Decision, now time.Time) (string, error) {
+	ref := tr.ref
 	key := copyKey(pd.Copy)
-	c := claim{Trigger: ref, Policies: pd.Policies, ImageID: pd.Copy.ImageID, Region: pd.Copy.Region, State: stateDecided, Owner: d.cfg.Instance, DecidedAt: now, UpdatedAt: now}
+	c := claim{Trigger: ref, Policies: pd.Policies, ImageID: pd.Copy.ImageID, Region: pd.Copy.Region, State: stateDecided, Owner: d.cfg.Instance, DecidedAt: now, UpdatedAt: now, Traceparent: tr.traceparent}
 	rev, err := d.claims.create(ctx, key, c)
 	if errors.Is(err, ErrExists) {
 		old, oldRev, gerr := d.claims.load(ctx, key)
@@ -192,7 +234,7 @@ func (d *decider) claimAndQueue(ctx context.Context, ref event.TriggerRef, pd po
 			return "", gerr
 		}
 		if old.Trigger != ref {
-			return fmt.Sprintf("already decided by trigger %s (%s): %s", old.Trigger.ID, old.Trigger.Type, old.describe()), nil
+			return old.decidedBy(), nil
 		}
 		// A redelivery of this same trigger: the claim is ours; make sure
 		// the job exists (the publish is deduplicated).
@@ -203,7 +245,10 @@ func (d *decider) claimAndQueue(ctx context.Context, ref event.TriggerRef, pd po
 	if c.State == stateDone {
 		return "", nil
 	}
-	j := job{Trigger: ref, Policies: c.Policies, Copy: pd.Copy, ClaimRev: rev, DecidedAt: c.DecidedAt}
+	j := job{Trigger: ref, Policies: c.Policies, Copy: pd.Copy, ClaimRev: rev, DecidedAt: c.DecidedAt, Traceparent: c.Traceparent}
+	if tr.t != nil && mayRecheck(tr.set, tr.t.Type, c.Policies) {
+		j.Eval = tr.t
+	}
 	body, _ := json.Marshal(j)
 	if err := d.cfg.Publisher.Publish(ctx, d.subjects.Job(pd.Copy.Region), jobMsgID(key, ref), body); err != nil {
 		return "", fmt.Errorf("queue job %s: %w", key, err)

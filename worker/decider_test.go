@@ -51,8 +51,12 @@ func TestHandleTriggerClaimsAndQueues(t *testing.T) {
 
 	// A claim, in state decided, for each selected copy and nothing else.
 	wantKeys := []string{copyKey(copyA), copyKey(copyB)}
-	if got := r.claims.keys(); !slices.Equal(got, wantKeys) {
+	if got := r.claims.copyKeys(); !slices.Equal(got, wantKeys) {
 		t.Errorf("claims = %v, want %v", got, wantKeys)
+	}
+	// And the record of what the trigger's id stands for.
+	if _, ok := r.claims.entry(triggerIDKey(ref)); !ok {
+		t.Errorf("no trigger id record %s", triggerIDKey(ref))
 	}
 	// A job per claim, on its region's subject, naming the claim's revision.
 	jobs := r.pub.with("copyguard.job.")
@@ -189,7 +193,7 @@ func TestHandleTriggerWithoutClaims(t *testing.T) {
 			if v := r.w.HandleTrigger(testCtx, budgetTrigger(t, "t-1", "ml")); v.Kind != Ack {
 				t.Fatalf("verdict = %v (%s)", v.Kind, v.Reason)
 			}
-			if keys := r.claims.keys(); len(keys) != 0 {
+			if keys := r.claims.copyKeys(); len(keys) != 0 {
 				t.Errorf("claims = %v, want none", keys)
 			}
 			if jobs := r.pub.with("copyguard.job."); len(jobs) != 0 {
@@ -244,8 +248,16 @@ func TestHandleTriggerRetriesWhenDependenciesFail(t *testing.T) {
 		{"result publish fails", failOn("copyguard.result."), "apply decision"},
 		{"decision publish fails", failOn("copyguard.decision"), "publish decision"},
 		{"claims bucket fails", func(r *rig, _ *Config) {
-			r.claims.fail = func(string, string) error { return errBoom }
+			r.claims.fail = func(_, key string) error {
+				if strings.HasPrefix(key, "trigger.") {
+					return nil
+				}
+				return errBoom
+			}
 		}, "apply decision"},
+		{"trigger id record fails", func(r *rig, _ *Config) {
+			r.claims.fail = func(string, string) error { return errBoom }
+		}, "check trigger id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

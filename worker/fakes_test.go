@@ -137,6 +137,12 @@ func (k *memKV) keys() []string {
 	return slices.Sorted(maps.Keys(k.entries))
 }
 
+// copyKeys is keys without the trigger id records (triggerIDKey) the
+// claims bucket also holds: the copies' claims.
+func (k *memKV) copyKeys() []string {
+	return slices.DeleteFunc(k.keys(), func(key string) bool { return strings.HasPrefix(key, "trigger.") })
+}
+
 func (k *memKV) entry(key string) (memEntry, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -377,7 +383,7 @@ func (r *rig) queue(t *testing.T, ref event.TriggerRef, c cloud.Copy) Msg {
 	t.Helper()
 	before := len(r.pub.with("copyguard.job."))
 	d := policy.Decision{Copy: c, Action: policy.ActionCancel, Policies: []string{"budget"}}
-	other, err := r.w.decider.claimAndQueue(testCtx, ref, d, r.clock.Now())
+	other, err := r.w.decider.claimAndQueue(testCtx, trig{ref: ref}, d, r.clock.Now())
 	if err != nil || other != "" {
 		t.Fatalf("claimAndQueue = %q, %v", other, err)
 	}

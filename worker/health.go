@@ -12,12 +12,16 @@ import (
 // region: readiness reports it, and a permanent error (bad credentials,
 // an unknown region) makes the worker not ready.
 type RegionHealth struct {
-	Region    string    `json:"region"`
-	OK        bool      `json:"ok"`
-	Permanent bool      `json:"permanent,omitempty"` // the last error will not go away by itself
-	LastError string    `json:"last_error,omitempty"`
-	API       string    `json:"api,omitempty"` // the call that failed: cancel, describe
-	At        time.Time `json:"at"`
+	Region    string `json:"region"`
+	OK        bool   `json:"ok"`
+	Permanent bool   `json:"permanent,omitempty"` // the last error will not go away by itself
+	LastError string `json:"last_error,omitempty"`
+	API       string `json:"api,omitempty"` // the call that failed: cancel, describe
+	// CircuitOpen: the fleet stopped calling the region after repeated
+	// credential errors (breaker.go); LastError then says "circuit open:
+	// <code>". Not ready until a probe closes it.
+	CircuitOpen bool      `json:"circuit_open,omitempty"`
+	At          time.Time `json:"at"`
 }
 
 // health keeps the last answer per region, for every configured region

@@ -3,6 +3,7 @@ package worker
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	"github.com/copyguard/copyguard/cloud"
 	"github.com/copyguard/copyguard/event"
@@ -99,3 +100,41 @@ func listedKey(region string) string { return "listed." + region }
 // limiterKey is the limits bucket key of the fleet's budget for one API
 // ("cancel", "describe") in one region: "<api>.<region>".
 func limiterKey(api, region string) string { return api + "." + region }
+
+// triggerIDKey is the claims bucket key remembering which content a
+// trigger's (source, id) was first used for: "trigger.<trigger key>".
+// Its last part is never an image id ("m-..."), so it cannot be taken
+// for a copy's claim.
+func triggerIDKey(ref event.TriggerRef) string { return "trigger." + triggerKey(ref) }
+
+// IsCopyKey reports whether a key of the claims bucket names a copy's
+// claim ("<region>.<image id>"), not a trigger record ("trigger.<hash>").
+func IsCopyKey(key string) bool {
+	_, id, ok := splitCopyKey(key)
+	return ok && strings.HasPrefix(id, "m-")
+}
+
+// rateKey is the limits bucket key of a policy's max_rate window:
+// "rate.<24 hex digits of the name's hash>" (policy names may hold dots
+// and end in one, which a KV key cannot). The value names the policy.
+func rateKey(policyName string) string {
+	sum := sha256.Sum256([]byte(policyName))
+	return "rate." + hex.EncodeToString(sum[:12])
+}
+
+// rateGrantID names one cancel in a rate window: the trigger and the copy
+// it was decided for, in 24 hex digits.
+func rateGrantID(key string, ref event.TriggerRef) string {
+	sum := sha256.Sum256([]byte(key + "\x00" + triggerKey(ref)))
+	return hex.EncodeToString(sum[:12])
+}
+
+// breakerKey is the limits bucket key of a region's circuit breaker:
+// "breaker.<region>".
+func breakerKey(region string) string { return "breaker." + region }
+
+// heldOpenMsgID is the id of the non-final held result of a cancel held
+// while its region's circuit is open: distinct from resultMsgID's "held",
+// so that a final held result of the same trigger and copy (a pause
+// later) is not taken for a duplicate of it.
+func heldOpenMsgID(r event.Result) string { return resultMsgID(r) + ":circuit-open" }

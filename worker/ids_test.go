@@ -36,6 +36,8 @@ func TestIDs(t *testing.T) {
 		{"condition decision msg id", conditionDecisionMsgID(quar, cp), "decision:95cea2d4b69634eb8974682a:cn-hangzhou.m-aaaa0001"},
 		{"reconcile lease key", reconcileLeaseKey("cn-hangzhou"), "reconcile.cn-hangzhou"},
 		{"listed key", listedKey("cn-hangzhou"), "listed.cn-hangzhou"},
+		{"trigger id key", triggerIDKey(budget), "trigger.26b3e8d7b516b7a2e86da460"},
+		{"trigger id key ignores the type", triggerIDKey(event.TriggerRef{ID: "t-1", Type: "x", Source: "test"}), "trigger.26b3e8d7b516b7a2e86da460"},
 		{"rejected msg id", rejectedMsgID("copyguard.trigger.budget.exceeded", []byte(`{"specversion":"1.0",`)), "rejected:2be8741cdd6efc75035dfdf1"},
 	}
 	for _, tt := range tests {
@@ -68,5 +70,18 @@ func TestSplitCopyKey(t *testing.T) {
 				t.Errorf("copyKey does not invert splitCopyKey for %q", tt.key)
 			}
 		})
+	}
+}
+
+func TestIsCopyKey(t *testing.T) {
+	for key, want := range map[string]bool{
+		"cn-hangzhou.m-bp1abc":              true,
+		"trigger.26b3e8d7b516b7a2e86da460":  false,
+		"cn-hangzhou":                       false,
+		"ap-southeast-1.m-t4iotlghgibd4w6v": true,
+	} {
+		if got := IsCopyKey(key); got != want {
+			t.Errorf("IsCopyKey(%q) = %v, want %v", key, got, want)
+		}
 	}
 }

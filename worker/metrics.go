@@ -16,15 +16,19 @@ type Metrics struct {
 	CallSeconds   *prometheus.HistogramVec // by region
 	ToCallSeconds prometheus.Histogram     // trigger decided -> cancel call sent
 	Paused        prometheus.Gauge
+	CircuitOpen   *prometheus.GaugeVec // by region: 1 while its circuit is open
 
 	Reconciles       *prometheus.CounterVec   // by region, result (ok, error, skipped)
 	ReconcileSeconds *prometheus.HistogramVec // by region
+
+	Rechecks *prometheus.CounterVec // copies re-read before a cancel, by region
 }
 
 // NewMetrics makes the series and registers them on reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	ns := "copyguard"
 	m := &Metrics{
+		Rechecks:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rechecks_total", Help: "Copies read again with DescribeImages before a cancel, by region."}, []string{"region"}),
 		Triggers:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "triggers_total", Help: "Triggers decided, by type."}, []string{"type"}),
 		Rejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejected_total", Help: "Input events rejected, by input kind."}, []string{"input"}),
 		Decisions:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "decisions_total", Help: "Per-copy decisions, by action."}, []string{"action"}),
@@ -40,12 +44,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "paused", Help: "1 while the pause switch is on."}),
 	}
+	m.CircuitOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "circuit_open",
+		Help: "1 while the region's circuit breaker is open (credential errors): no calls, cancels held."}, []string{"region"})
 	m.Reconciles = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reconcile_total",
 		Help: "DescribeImages reconciles of a region, by result: ok, error, or skipped (another replica holds the lease)."}, []string{"region", "result"})
 	m.ReconcileSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "reconcile_seconds",
 		Help: "Time to list a region (retries included) and apply the listing.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}, []string{"region"})
 	if reg != nil {
-		reg.MustRegister(m.Reconciles, m.ReconcileSeconds)
+		reg.MustRegister(m.Reconciles, m.ReconcileSeconds, m.CircuitOpen)
+		reg.MustRegister(m.Rechecks)
 		reg.MustRegister(m.Triggers, m.Rejected, m.Decisions, m.Results, m.CancelCalls, m.Retries,
 			m.EvalErrors, m.DecideSeconds, m.CallSeconds, m.ToCallSeconds, m.Paused)
 	}

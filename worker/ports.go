@@ -18,6 +18,13 @@ type Lister interface {
 	ListCopies(ctx context.Context, region string) ([]cloud.Copy, error)
 }
 
+// Describer reads copies by id, whatever their status, in one region:
+// at most 100 ids a call. A copy absent from the answer no longer exists.
+// cloud/ecs.Client implements it; the re-check before a cancel uses it.
+type Describer interface {
+	DescribeCopies(ctx context.Context, region string, ids []string) ([]cloud.Copy, error)
+}
+
 // CancellerFunc adapts a function to Canceller.
 type CancellerFunc func(ctx context.Context, region, imageID string) (string, error)
 
@@ -30,6 +37,13 @@ func (f CancellerFunc) CancelCopy(ctx context.Context, region, imageID string) (
 // Nats-Msg-Id: publishing the same id twice stores one message.
 type Publisher interface {
 	Publish(ctx context.Context, subject, msgID string, body []byte) error
+}
+
+// HeaderPublisher is a Publisher that can also send NATS headers with a
+// message (a W3C traceparent). A Publisher without it publishes every
+// message without headers.
+type HeaderPublisher interface {
+	PublishWithHeaders(ctx context.Context, subject, msgID string, body []byte, headers map[string]string) error
 }
 
 // KV is a key-value bucket with compare-and-set, as JetStream KV gives.
@@ -61,6 +75,9 @@ type Msg struct {
 	// InProgress tells the server the message is still being worked on, so
 	// it is not redelivered to another replica. Never nil.
 	InProgress func()
+	// Traceparent is the message's W3C traceparent header as it came, ""
+	// without one; the worker checks its form before passing it on.
+	Traceparent string
 }
 
 // VerdictKind says how to settle a message.

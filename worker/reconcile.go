@@ -140,12 +140,23 @@ type callLimiter interface {
 func (i *inventory) list(ctx context.Context, region string) ([]cloud.Copy, error) {
 	lim := i.describeLimiter(region)
 	failures, throttles := 0, 0
+	br := i.breakers.get(region)
 	for {
+		// An open circuit stops the fleet's calls to the region; its probe
+		// (breaker.go) is the only call until it closes.
+		if st, err := br.state(ctx); err != nil {
+			return nil, fmt.Errorf("list copies in %s: %w", region, err)
+		} else if st.Open {
+			return nil, fmt.Errorf("list copies in %s: %s", region, st.heldReason())
+		}
 		if err := lim.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("list copies in %s: wait for the rate limit: %w", region, err)
 		}
 		copies, err := i.cfg.Lister.ListCopies(ctx, region)
 		i.health.record(apiDescribe, region, err, i.cfg.Now())
+		if rerr := br.record(ctx, err); rerr != nil {
+			i.log.Warn("update the region's circuit breaker", zap.String("region", region), zap.Error(rerr))
+		}
 		if err == nil {
 			if err := lim.Succeeded(ctx); err != nil {
 				i.log.Debug("describe limiter", zap.String("region", region), zap.Error(err))

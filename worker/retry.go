@@ -12,6 +12,9 @@ package worker
 //	                                      done (result in the claim) ─► publish result ─► Ack
 //	                                                                       (Term when failed)
 //
+//	calling ──credential error──► decided, Nak(BreakerProbe); once the region's circuit is
+//	decided ──circuit open──────► open: held (final false, once per claim), Nak(BreakerProbe)
+//
 // afterCall sorts the answer by cloud.Classify:
 //
 //	none       success: cancelled; the region's rate creeps back up
@@ -19,7 +22,10 @@ package worker
 //	throttled  not a failure: the fleet's rate for the region halves
 //	           (limiter.go) and the call waits for its next slot
 //	retryable  5xx, timeout, transport: a failure; back off and try again
-//	permanent  failed: auth, bad parameters; retrying cannot help
+//	permanent  failed: bad parameters, unknown region; retrying cannot help
+//	credential a permanent error about the fleet's key (cloud.IsCredentialError):
+//	           never the copy's outcome; it counts towards the region's
+//	           circuit breaker (breaker.go) and the job is handed back
 //
 // Unknown outcome: a call that timed out, dropped or got a 5xx may have
 // cancelled the copy anyway, and so may a call the process died in (a
@@ -43,6 +49,9 @@ package worker
 //
 // Other ways out of the loop, each settled in actor.go:
 //
+//   - the region's circuit open (breaker.go), checked before the call:
+//     publish held with final false once (the claim's HeldOpen), Nak
+//     after BreakerProbe, and call once it has closed;
 //   - paused: publish held, delete (release) the claim, Ack, so a trigger
 //     after the pause may claim the copy again;
 //   - a claim conflict (another replica moved it): reread; done → publish
@@ -122,6 +131,10 @@ type step struct {
 	delay     time.Duration
 	throttled bool // the API answered Throttling: the limiter's signal
 	failure   bool // a retryable failure that counts against the budget
+	// credential: the API refused the fleet's key (cloud.IsCredentialError).
+	// Not the copy's outcome: back to "decided", the job handed back, and
+	// held while the region's circuit is open (breaker.go).
+	credential bool
 }
 
 // afterCall is the transition out of "calling": given the call's error,
@@ -157,6 +170,10 @@ func (p RetryPolicy) afterCall(callErr error, unknown bool, failures int, spent 
 		}
 		s.outcome = cloud.OutcomeFailed
 	case cloud.ClassPermanent:
+		if cloud.IsCredentialError(callErr) {
+			s.credential = true
+			return s
+		}
 		s.outcome = cloud.OutcomeFailed
 	default:
 		s.outcome = cloud.OutcomeFailed

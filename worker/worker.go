@@ -28,9 +28,17 @@ func New(cfg Config) (*Worker, error) {
 	cfg.defaults()
 	b := &base{cfg: cfg, subjects: event.SubjectsFor(cfg.Prefix), log: cfg.Logger, m: NewMetrics(cfg.Registerer),
 		limits: newLimiters(cfg.Limits, cfg.QPS, cfg.Burst, cfg.Now), health: newHealth(cfg.Regions)}
+	b.breakers = newBreakers(cfg.Limits, cfg.BreakerThreshold, cfg.BreakerProbe, cfg.Instance, cfg.Now, cfg.Logger, b.m.CircuitOpen)
+	for _, r := range cfg.Regions {
+		b.breakers.get(r)
+	}
 	inv := newInventory(b)
 	w := &Worker{decider: newDecider(b, inv), actor: newActor(b, inv), inv: inv}
 	inv.judge = w.decider.judgeNew
+	w.actor.policies = w.decider.Policies
+	if cfg.Describer != nil {
+		w.actor.batcher = newDescribeBatcher(batchWindow, w.actor.describe)
+	}
 	if cfg.Registerer != nil {
 		inv.registerGauges(cfg.Registerer)
 	}
@@ -96,7 +104,7 @@ func (w *Worker) Inventory() *policy.CopyIndex { return w.inv.index }
 
 // CloudHealth reports, per region, whether the last cloud call said that
 // access works: every configured region, and every region called since.
-func (w *Worker) CloudHealth() []RegionHealth { return w.actor.health.all() }
+func (w *Worker) CloudHealth() []RegionHealth { return w.circuitView(w.actor.health.all()) }
 
 // Paused reports the pause switch as this worker last saw it.
 func (w *Worker) Paused() (PauseState, bool) { return w.inv.Paused() }

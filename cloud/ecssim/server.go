@@ -62,22 +62,26 @@ type Config struct {
 // Server simulates the ECS API over HTTP. All methods are safe for
 // concurrent use.
 type Server struct {
+	keysMu  sync.RWMutex // guards keys: SetKey and RemoveKey change them
 	keys    map[string]string
 	now     func() time.Time
 	timing  timing
 	maxBody int64
 	regions []string
 
-	mu      sync.Mutex // guards everything below
-	rng     *rand.Rand
-	seq     uint64
-	images  map[string]*regionImages
-	nonces  nonceStore
-	calls   map[callKey]int
-	totals  map[string]int
-	faults  Faults
-	buckets map[callKey]*bucket // keyed by (action, region)
-	scripts map[string][]Answer
+	mu     sync.Mutex // guards everything below
+	rng    *rand.Rand
+	seq    uint64
+	images map[string]*regionImages
+	nonces nonceStore
+	calls  map[callKey]int
+	totals map[string]int
+	// received counts every request read, by action, whatever its
+	// signature: what reached the API, for tests of callers that stop.
+	received map[string]int
+	faults   Faults
+	buckets  map[callKey]*bucket // keyed by (action, region)
+	scripts  map[string][]Answer
 }
 
 type callKey struct{ action, id string }
@@ -85,15 +89,16 @@ type callKey struct{ action, id string }
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		keys:    make(map[string]string, len(cfg.Keys)),
-		now:     cfg.Now,
-		timing:  timing{waitFor: cfg.WaitFor, copyTime: cfg.CopyTime, perGB: cfg.CopyPerGB},
-		maxBody: cfg.MaxBodyBytes,
-		images:  make(map[string]*regionImages),
-		calls:   make(map[callKey]int),
-		totals:  make(map[string]int),
-		buckets: make(map[callKey]*bucket),
-		scripts: make(map[string][]Answer),
+		keys:     make(map[string]string, len(cfg.Keys)),
+		now:      cfg.Now,
+		timing:   timing{waitFor: cfg.WaitFor, copyTime: cfg.CopyTime, perGB: cfg.CopyPerGB},
+		maxBody:  cfg.MaxBodyBytes,
+		images:   make(map[string]*regionImages),
+		calls:    make(map[callKey]int),
+		totals:   make(map[string]int),
+		received: make(map[string]int),
+		buckets:  make(map[callKey]*bucket),
+		scripts:  make(map[string][]Answer),
 	}
 	for k, v := range cfg.Keys {
 		s.keys[k] = v
@@ -132,6 +137,29 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// SetKey makes the server accept the key pair id/secret from now on, as
+// creating (or re-enabling) an access key does.
+func (s *Server) SetKey(id, secret string) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	s.keys[id] = secret
+}
+
+// RemoveKey makes the server refuse the key id from now on
+// (InvalidAccessKeyId.NotFound), as deleting an access key does.
+func (s *Server) RemoveKey(id string) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	delete(s.keys, id)
+}
+
+func (s *Server) secret(id string) (string, bool) {
+	s.keysMu.RLock()
+	defer s.keysMu.RUnlock()
+	v, ok := s.keys[id]
+	return v, ok
+}
+
 // Regions returns the known region ids in configuration order.
 func (s *Server) Regions() []string { return append([]string(nil), s.regions...) }
 
@@ -154,6 +182,14 @@ func (s *Server) TotalCalls(action string) int {
 	return s.totals[action]
 }
 
+// Received counts every request for action the server read, signed with a
+// known key or not (Calls and TotalCalls count only valid signatures).
+func (s *Server) Received(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received[action]
+}
+
 // ServeHTTP answers one ECS RPC request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
@@ -162,6 +198,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, reqID, "", aerr)
 		return
 	}
+	s.mu.Lock()
+	s.received[p["Action"]]++
+	s.mu.Unlock()
 	region := p["RegionId"]
 	if aerr := s.verify(r.Method, p); aerr != nil {
 		writeError(w, reqID, region, aerr)

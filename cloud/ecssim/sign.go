@@ -85,7 +85,7 @@ func (s *Server) verify(method string, p map[string]string) *apiError {
 		// BEARERTOKEN signing is not something copyguard uses.
 		return invalid("SignatureType")
 	}
-	secret, ok := s.keys[p["AccessKeyId"]]
+	secret, ok := s.secret(p["AccessKeyId"])
 	if !ok {
 		return errorf(http.StatusNotFound, CodeAccessKeyNotFound, "Specified access key is not found.")
 	}

@@ -19,7 +19,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*bench.Options, error) {
 		fmt.Fprintf(stderr, "usage: copyguard bench [flags]\n\n"+
 			"Measures the SPEC §8.1 figures on this machine with real parts: an embedded nats-server\n"+
 			"with JetStream, the ECS simulator on a loopback listener, the real SDK client and the\n"+
-			"real worker. Each scenario gets a fresh world. A missed target prints FAIL but exits 0;\n"+
+			"real worker (the fleet scenario: copyguard run processes). Each scenario gets a fresh world.\n"+
+			"A missed target prints FAIL but exits 0; "+
 			"a scenario that could not run exits 1.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
@@ -45,7 +46,11 @@ func parseBenchFlags(args []string, stderr io.Writer) (*bench.Options, error) {
 	fs.DurationVar(&o.MemorySettle, "memory-settle", o.MemorySettle, "memory: idle time before the measurement that counts (nats-server caches written blocks for 10s)")
 	fs.IntVar(&o.EvalN, "eval-n", o.EvalN, "eval: copies in the index")
 	fs.IntVar(&o.EvalRuns, "eval-runs", o.EvalRuns, "eval: evaluations per trigger")
-	if err := fs.Parse(args); err != nil {
+	fs.IntVar(&o.FleetReplicas, "fleet-replicas", o.FleetReplicas, "fleet: copyguard run processes sharing one budget (one is killed for the takeover figure)")
+	fs.IntVar(&o.FleetN, "fleet-n", o.FleetN, "fleet: copies one trigger selects, in each of the two phases")
+	fs.IntVar(&o.FleetRegions, "fleet-regions", o.FleetRegions, "fleet: regions the copies are spread over")
+	fs.Float64Var(&o.FleetQPS, "fleet-qps", o.FleetQPS, "fleet: calls/s per region the simulator allows, and every replica's --qps")
+	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {

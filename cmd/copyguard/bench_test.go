@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
+	"os"
 	"strings"
 	"testing"
 
@@ -39,5 +42,41 @@ func TestBenchFlags(t *testing.T) {
 				t.Errorf("scenarios %v, want %v", o.Scenarios, tt.want)
 			}
 		})
+	}
+}
+
+// TestBenchFleet runs the fleet scenario at a small size with this test
+// binary standing in for copyguard: the replicas start, the fan-out and
+// the takeover are measured, and every figure is a finite number.
+func TestBenchFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three worker processes")
+	}
+	o := bench.DefaultOptions()
+	o.Scenarios, o.JSON = []string{"fleet"}, true
+	o.FleetN, o.FleetRegions, o.FleetQPS = 90, 3, 10
+	o.Exe, o.ExeEnv = os.Args[0], []string{"COPYGUARD_TEST_MAIN=1"}
+	var stdout, stderr bytes.Buffer
+	if err := bench.Run(t.Context(), o, &stdout, &stderr); err != nil {
+		t.Fatalf("bench: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	var rep struct {
+		Rows []struct {
+			Figure string  `json:"figure"`
+			Value  float64 `json:"value"`
+			Detail string  `json:"detail"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 3 {
+		t.Fatalf("%d figures, want 3:\n%s", len(rep.Rows), stdout.String())
+	}
+	for _, r := range rep.Rows {
+		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Value < 0 {
+			t.Errorf("%s: %v", r.Figure, r.Value)
+		}
+		t.Logf("%s: %.2f (%s)", r.Figure, r.Value, r.Detail)
 	}
 }

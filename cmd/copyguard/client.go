@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/event"
-	"github.com/copyguard/copyguard/worker"
+	"github.com/copyguard/copyguard/policy"
 )
 
 // Set at build time: -ldflags "-X main.version=v1.2.3 -X main.commit=abc".
@@ -27,7 +28,7 @@ var (
 	commit  = ""
 )
 
-// clientCommand is the part that trigger, pause, resume and watch share:
+// clientCommand is the part that the commands talking to NATS share:
 // the flags that say where the worker's NATS is, their parsing, and the
 // connection.
 type clientCommand struct {
@@ -35,6 +36,8 @@ type clientCommand struct {
 	positional  bool // takes positional arguments, before or after the flags
 	url, prefix string
 	timeout     time.Duration
+	auth        bus.Auth // from flags; NATS_* fill the rest
+	inbox       string
 }
 
 // newClientCommand makes the flag set of a client command with the NATS
@@ -54,6 +57,13 @@ func newClientCommand(name string, positional bool, timeout time.Duration, stder
 	c.fs.StringVar(&c.url, "nats-url", def, "NATS server URL(s) [$COPYGUARD_NATS_URL]")
 	c.fs.StringVar(&c.prefix, "subject-prefix", prefix, "subject prefix [$COPYGUARD_SUBJECT_PREFIX]")
 	c.fs.DurationVar(&c.timeout, "timeout", timeout, "how long to wait for NATS")
+	c.fs.StringVar(&c.auth.Creds, "nats-creds", "", "NATS credentials file (JWT and seed) [$NATS_CREDS]")
+	c.fs.StringVar(&c.auth.NKey, "nats-nkey", "", "NATS nkey seed file [$NATS_NKEY]")
+	c.fs.StringVar(&c.auth.User, "nats-user", "", "NATS user; the password only from $NATS_PASSWORD [$NATS_USER]")
+	c.fs.StringVar(&c.auth.CA, "nats-ca", "", "CA file to verify the NATS server's TLS certificate [$NATS_CA]")
+	c.fs.StringVar(&c.auth.Cert, "nats-cert", "", "TLS client certificate file for NATS [$NATS_CERT]")
+	c.fs.StringVar(&c.auth.Key, "nats-key", "", "TLS client key file for NATS [$NATS_KEY]")
+	c.fs.StringVar(&c.inbox, "nats-inbox-prefix", os.Getenv("COPYGUARD_NATS_INBOX_PREFIX"), "prefix of reply subjects, for per-role permissions [$COPYGUARD_NATS_INBOX_PREFIX]")
 	return c
 }
 
@@ -87,13 +97,17 @@ func (c *clientCommand) run(args []string, check func(pos []string) error, act f
 }
 
 func (c *clientCommand) connect() (*nats.Conn, jetstream.JetStream, error) {
-	opts, err := bus.AuthFromEnv().Options()
+	auth := c.auth.Or(bus.AuthFromEnv())
+	opts, err := auth.Options()
 	if err != nil {
 		return nil, nil, err
 	}
+	if c.inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.inbox))
+	}
 	nc, err := nats.Connect(c.url, append(opts, nats.Name("copyguard cli"), nats.Timeout(c.timeout))...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to nats at %s: %w (is copyguard run or a nats-server up?)", c.url, err)
+		return nil, nil, fmt.Errorf("connect to nats at %s with %s: %w (is copyguard run or a nats-server up?)", bus.RedactURL(c.url), auth.Method(), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -107,7 +121,7 @@ func (c *clientCommand) connect() (*nats.Conn, jetstream.JetStream, error) {
 // flag package stops at the first one and ignores the flags after it, so
 // "pause now --nats-url X" would go to the default NATS: refuse it.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -120,7 +134,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func splitPositional(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parse(fs, args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
@@ -134,10 +148,12 @@ func splitPositional(fs *flag.FlagSet, args []string) ([]string, error) {
 func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// 15s: a leader election after a lost node can take ~9s (SPEC §10).
 	c := newClientCommand("copyguard trigger TYPE", true, 15*time.Second, stderr)
-	data := c.fs.String("data", "{}", "the trigger's data, a JSON object")
-	id := c.fs.String("id", "", "CloudEvent id (default: generated); also the Nats-Msg-Id, so a repeat is dropped")
-	source := c.fs.String("source", "copyguard-cli", "CloudEvent source")
-	subject := c.fs.String("subject", "", "CloudEvent subject")
+	tf := triggerFlags(c.fs)
+	var policies []string
+	c.fs.Func("policy", "policy file or directory (repeatable): refuse a type no policy in it acts on", func(v string) error {
+		policies = append(policies, v)
+		return nil
+	})
 	var typ string
 	var body []byte
 	check := func(pos []string) error {
@@ -145,26 +161,15 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return errors.New("usage: copyguard trigger TYPE --data JSON")
 		}
 		typ = pos[0]
-		if !event.ValidTriggerType(typ) {
-			return fmt.Errorf("trigger type %q: want dot-separated words of a-z, 0-9, _ and -", typ)
+		if *tf.id == "" {
+			*tf.id = fmt.Sprintf("cli-%d-%d", time.Now().UnixNano(), os.Getpid())
 		}
-		// The data goes out as written, not through a map[string]any: that
-		// would drop duplicate keys and round integers beyond 2^53, both of
-		// which the worker refuses, and DecodeTrigger below must see what the
-		// worker will see.
-		if !json.Valid([]byte(*data)) {
-			return fmt.Errorf("--data: not valid JSON: %s", *data)
-		}
-		if *id == "" {
-			*id = fmt.Sprintf("cli-%d-%d", time.Now().UnixNano(), os.Getpid())
-		}
-		ev, err := event.New(typ, *source, *id, *subject, time.Now().UTC(), json.RawMessage(*data))
+		ev, err := tf.build(typ)
 		if err != nil {
-			return fmt.Errorf("trigger %s: %w", typ, err)
+			return err
 		}
-		// Check the trigger the way the worker will, so a typo fails here.
-		if _, _, err := event.DecodeTrigger(ev); err != nil {
-			return fmt.Errorf("trigger %s: %w", typ, err)
+		if err := checkListened(typ, policies, stderr); err != nil {
+			return err
 		}
 		body, err = ev.Encode()
 		return err
@@ -172,7 +177,7 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return c.run(args, check, func(js jetstream.JetStream) error {
 		subj := bus.NamesFor(c.prefix).TriggerSubject(typ)
 		msg := &nats.Msg{Subject: subj, Data: body, Header: nats.Header{"Content-Type": []string{"application/cloudevents+json"}}}
-		ack, err := publishRetrying(ctx, js, msg, *id, c.timeout)
+		ack, err := publishRetrying(ctx, js, msg, *tf.id, c.timeout)
 		if err != nil {
 			return err
 		}
@@ -180,46 +185,87 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if ack.Duplicate {
 			dup = " (duplicate id: dropped by the stream)"
 		}
-		fmt.Fprintf(stdout, "published %s id=%s to %s, stream %s seq %d%s\n", typ, *id, subj, ack.Stream, ack.Sequence, dup)
+		fmt.Fprintf(stdout, "published %s id=%s to %s, stream %s seq %d%s\n", typ, *tf.id, subj, ack.Stream, ack.Sequence, dup)
 		return nil
 	})
 }
 
-func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return setPause(ctx, args, true, stdout, stderr)
+// triggerOpts are the flags that describe a trigger, shared by trigger
+// and plan.
+type triggerOpts struct {
+	data, id, source, subject *string
 }
 
-func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return setPause(ctx, args, false, stdout, stderr)
+func triggerFlags(fs *flag.FlagSet) triggerOpts {
+	return triggerOpts{
+		data:    fs.String("data", "{}", "the trigger's data, a JSON object"),
+		id:      fs.String("id", "", "CloudEvent id (default: generated); also the Nats-Msg-Id, so a repeat is dropped"),
+		source:  fs.String("source", "copyguard-cli", "CloudEvent source"),
+		subject: fs.String("subject", "", "CloudEvent subject"),
+	}
 }
 
-func setPause(ctx context.Context, args []string, paused bool, stdout, stderr io.Writer) error {
-	name := map[bool]string{true: "pause", false: "resume"}[paused]
-	c := newClientCommand("copyguard "+name, false, 5*time.Second, stderr)
-	reason := c.fs.String("reason", "", "why (shown in held results)")
-	return c.run(args, nil, func(js jetstream.JetStream) error {
-		cctx, cancel := context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-		bucket := bus.NamesFor(c.prefix).ControlBucket
-		kv, err := js.KeyValue(cctx, bucket)
-		if err != nil {
-			return fmt.Errorf("%s: bucket %s: %w (has a copyguard worker started?)", name, bucket, err)
-		}
-		user := os.Getenv("USER")
-		if *reason == "" && paused {
-			*reason = "paused by " + user
-		}
-		val, _ := json.Marshal(worker.PauseState{Paused: paused, Reason: *reason, By: user, At: time.Now().UTC()})
-		if _, err := kv.Put(cctx, worker.PauseKey, val); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if paused {
-			fmt.Fprintf(stdout, "paused: every cancel is now held (%s)\n", *reason)
-		} else {
-			fmt.Fprintln(stdout, "resumed: cancels go ahead again")
+// build makes the trigger event and checks it the way the worker will,
+// so that a mistake fails here.
+func (o triggerOpts) build(typ string) (*event.Event, error) {
+	if !event.ValidTriggerType(typ) {
+		return nil, fmt.Errorf("trigger type %q: want dot-separated words of a-z, 0-9, _ and -", typ)
+	}
+	// The data goes out as written, not through a map[string]any: that
+	// would drop duplicate keys and round integers beyond 2^53, both of
+	// which the worker refuses, and DecodeTrigger below must see what the
+	// worker will see.
+	if !json.Valid([]byte(*o.data)) {
+		return nil, fmt.Errorf("--data: not valid JSON: %s", *o.data)
+	}
+	ev, err := event.New(typ, *o.source, *o.id, *o.subject, time.Now().UTC(), json.RawMessage(*o.data))
+	if err != nil {
+		return nil, fmt.Errorf("trigger %s: %w", typ, err)
+	}
+	if _, _, err := event.DecodeTrigger(ev); err != nil {
+		return nil, fmt.Errorf("trigger %s: %w", typ, err)
+	}
+	return ev, nil
+}
+
+// checkListened helps with a trigger type nothing will act on. Without
+// policies it can only compare with the built-in types: a type that is
+// not one of them is allowed (policies may listen to it) but said to be
+// so, with the nearest built-in type. With policies, a type that no
+// enabled cancel policy listens to and that releases no condition is
+// refused, with the nearest type they do act on.
+func checkListened(typ string, paths []string, stderr io.Writer) error {
+	builtin := policy.BuiltinTypes()
+	if len(paths) == 0 {
+		if !slices.Contains(builtin, typ) {
+			fmt.Fprintf(stderr, "copyguard: trigger type %q is not built in%s; it is acted on only if a policy listens to it (check with --policy PATH)\n",
+				typ, didYouMean(typ, builtin))
 		}
 		return nil
-	})
+	}
+	set, err := policy.Load(paths...)
+	if err != nil {
+		return fmt.Errorf("--policy:\n%w", err)
+	}
+	var known []string
+	for _, p := range set.Policies() {
+		if p.ReleasedBy != "" {
+			if p.ReleasedBy == typ {
+				return nil
+			}
+			known = append(known, p.ReleasedBy)
+		}
+		if !p.Enabled || p.Action != policy.ActionCancel {
+			continue
+		}
+		if p.Listens(typ) {
+			return nil
+		}
+		known = append(known, p.On...)
+	}
+	known = slices.DeleteFunc(append(known, builtin...), func(k string) bool { return k == typ })
+	return fmt.Errorf("trigger type %q: no enabled cancel policy in %s listens to it, and it releases no condition%s; not published",
+		typ, strings.Join(paths, ", "), didYouMean(typ, slices.Compact(known)))
 }
 
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -247,6 +248,8 @@ func TestTriggerRetriesUntilAStreamAnswers(t *testing.T) {
 func TestPauseResume(t *testing.T) {
 	b := startBus(t, "copyguard")
 	t.Setenv("USER", "alice")
+	host, _ := os.Hostname()
+	alice := "alice@" + host
 	state := func() (worker.PauseState, uint64) {
 		t.Helper()
 		e, err := b.topo.Control.Get(t.Context(), worker.PauseKey)
@@ -268,7 +271,7 @@ func TestPauseResume(t *testing.T) {
 		t.Errorf("pause printed %q", out)
 	}
 	p, rev1 := state()
-	if !p.Paused || p.Reason != "incident 42" || p.By != "alice" || time.Since(p.At) > time.Minute {
+	if !p.Paused || p.Reason != "incident 42" || p.By != alice || time.Since(p.At) > time.Minute {
 		t.Errorf("after pause: %+v", p)
 	}
 
@@ -287,7 +290,7 @@ func TestPauseResume(t *testing.T) {
 	if _, _, err := cli(t, "pause", "--nats-url", b.url); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := state(); !p.Paused || p.Reason != "paused by alice" {
+	if p, _ := state(); !p.Paused || p.Reason != "paused by "+alice {
 		t.Errorf("pause without --reason: %+v", p)
 	}
 
@@ -511,4 +514,28 @@ func deadAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// TestClientAuth: the client commands take NATS credentials from flags
+// and NATS_* variables (a password only from the environment), and a
+// refused one is named in the error without its secret.
+func TestClientAuth(t *testing.T) {
+	ns := natstest.StartWith(t, func(o *server.Options) { o.Username, o.Password = "operator", "right-pw" })
+	url := ns.ClientURL()
+	setupBus(t, strings.Replace(url, "nats://", "nats://operator:right-pw@", 1), "copyguard")
+
+	t.Setenv("NATS_PASSWORD", "right-pw")
+	if _, _, err := cli(t, "pause", "--nats-url", url, "--nats-user", "operator", "--reason", "auth test"); err != nil {
+		t.Fatalf("pause with --nats-user and NATS_PASSWORD: %v", err)
+	}
+	t.Setenv("NATS_PASSWORD", "wrong-pw")
+	_, _, err := cli(t, "resume", "--nats-url", url, "--nats-user", "operator")
+	if err == nil || !strings.Contains(err.Error(), "with user/password (user operator)") || strings.Contains(err.Error(), "wrong-pw") {
+		t.Errorf("a wrong password: %v", err)
+	}
+	t.Setenv("NATS_PASSWORD", "")
+	_, _, err = cli(t, "resume", "--nats-url", url)
+	if err == nil || !strings.Contains(err.Error(), "with no credentials") {
+		t.Errorf("no credentials: %v", err)
+	}
 }

@@ -89,7 +89,15 @@ func settings(c *app.Config) []setting {
 		{name: "policy", help: "policy file or directory (repeatable)", set: list(&c.PolicyPaths), list: true, show: func() string { return strings.Join(c.PolicyPaths, ",") }},
 		s("nats-url", "NATS server URL(s), comma separated; empty starts an embedded server", str(&c.NATSURL), func() string { return c.NATSURL }),
 		s("data-dir", "embedded NATS server's JetStream store", str(&c.DataDir), func() string { return c.DataDir }),
-		s("nats-host", "embedded NATS server's listen host", str(&c.NATSHost), func() string { return c.NATSHost }),
+		s("nats-host", "embedded NATS server's listen host (not loopback: needs authentication from --nats-server-config)", str(&c.NATSHost), func() string { return c.NATSHost }),
+		s("nats-creds", "NATS credentials file (JWT and seed) [$NATS_CREDS]", str(&c.NATSAuth.Creds), func() string { return c.NATSAuth.Creds }),
+		s("nats-nkey", "NATS nkey seed file [$NATS_NKEY]", str(&c.NATSAuth.NKey), func() string { return c.NATSAuth.NKey }),
+		s("nats-user", "NATS user; the password only from $NATS_PASSWORD [$NATS_USER]", str(&c.NATSAuth.User), func() string { return c.NATSAuth.User }),
+		s("nats-ca", "CA file to verify the NATS server's TLS certificate [$NATS_CA]", str(&c.NATSAuth.CA), func() string { return c.NATSAuth.CA }),
+		s("nats-cert", "TLS client certificate file for NATS [$NATS_CERT]", str(&c.NATSAuth.Cert), func() string { return c.NATSAuth.Cert }),
+		s("nats-key", "TLS client key file for NATS [$NATS_KEY]", str(&c.NATSAuth.Key), func() string { return c.NATSAuth.Key }),
+		s("nats-inbox-prefix", "prefix of this worker's NATS reply subjects, for per-role permissions (default _INBOX)", str(&c.NATSInboxPrefix), func() string { return c.NATSInboxPrefix }),
+		s("nats-server-config", "nats-server configuration file for the embedded server (users, accounts, permissions, TLS)", str(&c.NATSServerConfig), func() string { return c.NATSServerConfig }),
 		s("nats-port", "embedded NATS server's port (-1: any free port)", integer(&c.NATSPort), func() string { return strconv.Itoa(c.NATSPort) }),
 		s("subject-prefix", "prefix of every subject, stream and bucket", str(&c.SubjectPrefix), func() string { return c.SubjectPrefix }),
 		{name: "regions", help: "regions whose copies are discovered with DescribeImages, comma separated", set: list(&c.Regions), list: true, show: func() string { return strings.Join(c.Regions, ",") }},
@@ -108,6 +116,9 @@ func settings(c *app.Config) []setting {
 		s("max-retry-time", "total time to keep retrying one copy", duration(&c.MaxRetryTime), func() string { return c.MaxRetryTime.String() }),
 		s("call-timeout", "timeout of one CancelCopyImage call", duration(&c.CallTimeout), func() string { return c.CallTimeout.String() }),
 		s("reconcile-every", "DescribeImages inventory reconcile interval", duration(&c.ReconcileEvery), func() string { return c.ReconcileEvery.String() }),
+		s("recheck-after", "re-read a copy before its cancel when last observed longer ago than this", duration(&c.RecheckAfter), func() string { return c.RecheckAfter.String() }),
+		s("breaker-threshold", "consecutive credential errors in a region (fleet-wide) that open its circuit breaker", integer(&c.BreakerThreshold), func() string { return strconv.Itoa(c.BreakerThreshold) }),
+		s("breaker-probe-every", "how often an open circuit breaker probes its region (DescribeImages, PageSize=1)", duration(&c.BreakerProbe), func() string { return c.BreakerProbe.String() }),
 		s("shutdown-timeout", "how long SIGTERM waits for in-flight work", duration(&c.ShutdownTimeout), func() string { return c.ShutdownTimeout.String() }),
 		s("max-body-size", "largest accepted input event, bytes", integer(&c.MaxBodySize), func() string { return strconv.Itoa(c.MaxBodySize) }),
 		s("claim-ttl", "how long a copy's claim is remembered", duration(&c.ClaimTTL), func() string { return c.ClaimTTL.String() }),
@@ -172,7 +183,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (ap
 		given[i] = &flagValue{s: target[i], def: def}
 		fs.Var(given[i], s.name, s.help+" [$"+s.env()+"]")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
 		}
@@ -245,15 +256,17 @@ func applyFile(path string, target []setting) []error {
 		return []error{fmt.Errorf("%s:%d:%d: want a mapping of settings", path, root.Line, root.Column)}
 	}
 	byKey := map[string]setting{}
+	keys := make([]string, 0, len(target))
 	for _, s := range target {
 		byKey[s.key()] = s
+		keys = append(keys, s.key())
 	}
 	var errs []error
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		s, ok := byKey[k.Value]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: unknown setting %q", path, k.Line, k.Column, k.Value))
+			errs = append(errs, fmt.Errorf("%s:%d:%d: unknown setting %q%s", path, k.Line, k.Column, k.Value, didYouMean(k.Value, keys)))
 			continue
 		}
 		vals := []*yaml.Node{v}

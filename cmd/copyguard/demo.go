@@ -14,7 +14,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "show the worker's logs")
 	keep := fs.Bool("keep", false, "keep running after the report, so you can try copyguard trigger / watch against it")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}

@@ -135,7 +135,7 @@ func parseECSSimFlags(args []string, stderr io.Writer) (ecssimOptions, error) {
 	fs.DurationVar(&o.faults.Latency, "latency", 0, "delay added to every answer")
 	fs.Float64Var(&o.faults.DropRate, "drop-rate", 0, "share 0..1 of requests whose connection is closed without an answer")
 	fs.BoolVar(&o.tls, "tls", false, "serve HTTPS with a fresh self-signed certificate (clients must skip verification)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, exitError(0)
 		}

@@ -23,16 +23,21 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":     {"run the worker", runWorker},
-		"demo":    {"show the whole loop on this machine, with embedded NATS and the ECS simulator", runDemo},
-		"policy":  {"check policies (policy check PATH...) or run policy tests (policy test PATH...)", runPolicy},
-		"trigger": {"publish a trigger: trigger TYPE --data JSON", runTrigger},
-		"watch":   {"follow decisions and results", runWatch},
-		"pause":   {"turn every cancel into held, without stopping the workers", runPause},
-		"resume":  {"lift the pause", runResume},
-		"ecssim":  {"serve the ECS API simulator", runECSSim},
-		"bench":   {"measure trigger-to-cancel latency and throughput on this machine", runBench},
-		"version": {"print version, commit and Go version", runVersion},
+		"run":        {"run the worker", runWorker},
+		"demo":       {"show the whole loop on this machine, with embedded NATS and the ECS simulator", runDemo},
+		"policy":     {"check policies (policy check PATH...) or run policy tests (policy test PATH...)", runPolicy},
+		"trigger":    {"publish a trigger: trigger TYPE --data JSON", runTrigger},
+		"watch":      {"follow decisions and results", runWatch},
+		"pause":      {"turn every cancel into held, without stopping the workers: pause --reason R", runPause},
+		"resume":     {"lift the pause: resume --reason R", runResume},
+		"copies":     {"list the inventory as the fleet sees it, with each copy's claim", runCopies},
+		"conditions": {"list the active conditions (quarantines and the like)", runConditions},
+		"plan":       {"show what a trigger would do to the inventory, acting on nothing: plan TYPE --data JSON --policy PATH", runPlan},
+		"claims":     {"list the claims (one per decided copy)", runClaims},
+		"release":    {"delete a copy's claim so it can be decided again: release REGION/IMAGE_ID --reason R", runRelease},
+		"ecssim":     {"serve the ECS API simulator", runECSSim},
+		"bench":      {"measure trigger-to-cancel latency and throughput on this machine", runBench},
+		"version":    {"print version, commit and Go version", runVersion},
 	}
 }
 
@@ -70,7 +75,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, ok := cmds[args[0]]
 	if !ok {
 		usage(stderr, cmds)
-		return fmt.Errorf("unknown command %q", args[0])
+		names := make([]string, 0, len(cmds))
+		for n := range cmds {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("unknown command %q%s", args[0], didYouMean(args[0], names))
 	}
 	return c.run(ctx, args[1:], stdout, stderr)
 }
@@ -83,7 +93,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'copyguard COMMAND -h' for the flags of a command.")
 }

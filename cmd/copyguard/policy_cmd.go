@@ -135,7 +135,7 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 // parsePaths parses a policy command's flags, which must leave at least
 // one path. done says the command ends here, with err (nil after -h).
 func parsePaths(fs *flag.FlagSet, args []string) (done bool, err error) {
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return true, nil
 		}

@@ -112,7 +112,8 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	if a.NATSURL == "" {
 		embedded, err := bus.StartEmbedded(bus.EmbeddedConfig{
 			Host: cfg.NATSHost, Port: cfg.NATSPort, StoreDir: cfg.DataDir,
-			Logf: func(f string, args ...any) { log.Debug(fmt.Sprintf(f, args...)) },
+			ConfigFile: cfg.NATSServerConfig,
+			Logf:       natsServerLog(log),
 		})
 		if err != nil {
 			return fmt.Errorf("--nats-port %d: %w", cfg.NATSPort, err)
@@ -131,7 +132,11 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	topo := bus.DefaultTopology()
 	topo.Replicas, topo.ClaimTTL, topo.EventMaxAge = cfg.Replicas, cfg.ClaimTTL, cfg.EventMaxAge
 	topo.AckWait, topo.Update = cfg.TakeoverAfter, cfg.UpdateTopology
-	topo.Logf = func(f string, args ...any) { log.Warn(fmt.Sprintf(f, args...)) }
+	var changed []string
+	topo.Logf = func(f string, args ...any) {
+		changed = append(changed, fmt.Sprintf(f, args...))
+		log.Warn(changed[len(changed)-1])
+	}
 	// Creating R3 streams can wait on leader elections: give it as long
 	// as reaching NATS in the first place.
 	sctx, cancel := context.WithTimeout(ctx, cfg.NATSConnectTimeout)
@@ -140,16 +145,22 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	if err != nil {
 		return err
 	}
+	if len(changed) > 0 {
+		if err := a.auditTopology(ctx, changed); err != nil {
+			return err
+		}
+	}
 
 	a.pub = &trackedPublisher{Publisher: bus.Publisher{JS: a.js}}
 	a.Worker, err = worker.New(worker.Config{
-		Policies: set, Canceller: client, Lister: client, Publisher: a.pub,
+		Policies: set, Canceller: client, Lister: client, Describer: client, Prober: client, Publisher: a.pub,
 		Claims: bus.KV{B: a.Topo.Claims}, Copies: bus.KV{B: a.Topo.Copies}, Conditions: bus.KV{B: a.Topo.Conditions},
 		Limits: bus.KV{B: a.Topo.Limits}, Leases: bus.KV{B: a.Topo.Leases},
 		Prefix: cfg.SubjectPrefix, Instance: cfg.InstanceID, Regions: cfg.Regions, DryRun: cfg.DryRun,
 		MaxBodySize: cfg.MaxBodySize, QPS: cfg.QPS, Burst: cfg.Burst,
 		Retry:       worker.RetryPolicy{MaxAttempts: cfg.MaxAttempts, MaxElapsed: cfg.MaxRetryTime},
-		CallTimeout: cfg.CallTimeout, ReconcileEvery: cfg.ReconcileEvery,
+		CallTimeout: cfg.CallTimeout, ReconcileEvery: cfg.ReconcileEvery, RecheckAfter: cfg.RecheckAfter,
+		BreakerThreshold: cfg.BreakerThreshold, BreakerProbe: cfg.BreakerProbe,
 		Logger: log, Registerer: registerer,
 	})
 	if err != nil {
@@ -170,8 +181,8 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 
 // connect reaches NATS, retrying for --nats-connect-timeout.
 func (a *App) connect(ctx context.Context) (*nats.Conn, error) {
-	return bus.Connect(ctx, bus.ConnConfig{URL: a.NATSURL, Name: "copyguard " + a.cfg.InstanceID, Auth: bus.AuthFromEnv(),
-		RetryFor: a.cfg.NATSConnectTimeout,
+	return bus.Connect(ctx, bus.ConnConfig{URL: a.NATSURL, Name: "copyguard " + a.cfg.InstanceID, Auth: a.cfg.NATSAuth.Or(bus.AuthFromEnv()),
+		RetryFor: a.cfg.NATSConnectTimeout, InboxPrefix: a.cfg.NATSInboxPrefix,
 		OnEvent: func(ev string, err error) {
 			switch ev {
 			case "closed":
@@ -213,8 +224,23 @@ func (a *App) startBackground(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	a.checkCloud(ctx)
 	bg.Go(func() { a.Worker.RunReconcile(bgctx) })
+	bg.Go(func() { a.Worker.RunBreakers(bgctx) })
 	return nil
+}
+
+// checkCloud makes one DescribeImages per configured region at start and
+// logs each failure. A cloud error does not stop the start: the fleet may
+// fix the key, and the breaker and /readyz say so meanwhile.
+func (a *App) checkCloud(ctx context.Context) {
+	if len(a.cfg.Regions) == 0 {
+		a.log.Warn("no --regions: copies are known only from copy.started events")
+		return
+	}
+	for _, re := range a.Worker.CheckCloud(ctx) {
+		a.log.Error(re.Error(), zap.String("region", re.Region))
+	}
 }
 
 // startConsumers starts pulling inventory events and jobs at once, and
@@ -367,4 +393,20 @@ func (a *App) closeConn() {
 		}
 	}
 	a.NC.Close()
+}
+
+// natsServerLog logs the embedded server's lines at their own level: its
+// errors (a store out of descriptors) must reach the operator, its
+// notices are only interesting when looking.
+func natsServerLog(log *zap.Logger) func(level, msg string) {
+	return func(level, msg string) {
+		switch level {
+		case "error":
+			log.Error("nats server: " + msg)
+		case "warn":
+			log.Warn("nats server: " + msg)
+		default:
+			log.Debug("nats server: " + msg)
+		}
+	}
 }

@@ -14,36 +14,51 @@ import (
 // flag; the config-file key is the flag with "_" for "-", and the
 // environment variable is COPYGUARD_ and the key in upper case.
 type Config struct {
-	PolicyPaths   []string // --policy
-	NATSURL       string   // --nats-url; empty = embedded server
-	DataDir       string   // --data-dir
-	NATSHost      string   // --nats-host (embedded)
-	NATSPort      int      // --nats-port (embedded; -1 = any free port)
-	SubjectPrefix string   // --subject-prefix
-	Regions       []string // --regions
-	ECSEndpoint   string   // --ecs-endpoint
-	ECSInsecure   bool     // --ecs-insecure
-	QPS           float64  // --qps
-	Burst         int      // --burst
-	DryRun        bool     // --dry-run
-	HTTPAddr      string   // --http-addr; empty = no HTTP server
-	InstanceID    string   // --instance-id
-	LogFormat     string   // --log-format json|console
-	LogLevel      string   // --log-level
+	PolicyPaths []string // --policy
+	NATSURL     string   // --nats-url; empty = embedded server
+	DataDir     string   // --data-dir
+	NATSHost    string   // --nats-host (embedded)
+	// NATSServerConfig is a nats-server configuration file for the
+	// embedded server (--nats-server-config): users, accounts, TLS.
+	NATSServerConfig string
+	// NATSAuth is how run authenticates to NATS (--nats-creds, --nats-nkey,
+	// --nats-user, --nats-ca, --nats-cert, --nats-key); NATS_* variables
+	// fill what it leaves empty, and are the only way to give a password
+	// or a token, which a flag would show in the process list.
+	NATSAuth bus.Auth
+	// NATSInboxPrefix is the prefix of this worker's reply subjects
+	// (--nats-inbox-prefix); empty: nats.go's "_INBOX".
+	NATSInboxPrefix string
+	NATSPort        int      // --nats-port (embedded; -1 = any free port)
+	SubjectPrefix   string   // --subject-prefix
+	Regions         []string // --regions
+	ECSEndpoint     string   // --ecs-endpoint
+	ECSInsecure     bool     // --ecs-insecure
+	QPS             float64  // --qps
+	Burst           int      // --burst
+	DryRun          bool     // --dry-run
+	HTTPAddr        string   // --http-addr; empty = no HTTP server
+	InstanceID      string   // --instance-id
+	LogFormat       string   // --log-format json|console
+	LogLevel        string   // --log-level
 
-	TriggerWorkers  int           // --trigger-workers
-	JobWorkers      int           // --job-workers
-	MaxAttempts     int           // --max-attempts
-	MaxRetryTime    time.Duration // --max-retry-time
-	CallTimeout     time.Duration // --call-timeout
-	ReconcileEvery  time.Duration // --reconcile-every
-	ShutdownTimeout time.Duration // --shutdown-timeout
-	MaxBodySize     int           // --max-body-size
-	ClaimTTL        time.Duration // --claim-ttl
-	EventMaxAge     time.Duration // --event-max-age
-	Replicas        int           // --replicas (JetStream replication of streams and buckets)
-	UpdateTopology  bool          // --update-topology
-	TakeoverAfter   time.Duration // --takeover-after (the consumers' AckWait)
+	TriggerWorkers int           // --trigger-workers
+	JobWorkers     int           // --job-workers
+	MaxAttempts    int           // --max-attempts
+	MaxRetryTime   time.Duration // --max-retry-time
+	CallTimeout    time.Duration // --call-timeout
+	ReconcileEvery time.Duration // --reconcile-every
+	RecheckAfter   time.Duration // --recheck-after
+	// BreakerThreshold and BreakerProbe: the per-region circuit breaker.
+	BreakerThreshold int           // --breaker-threshold
+	BreakerProbe     time.Duration // --breaker-probe-every
+	ShutdownTimeout  time.Duration // --shutdown-timeout
+	MaxBodySize      int           // --max-body-size
+	ClaimTTL         time.Duration // --claim-ttl
+	EventMaxAge      time.Duration // --event-max-age
+	Replicas         int           // --replicas (JetStream replication of streams and buckets)
+	UpdateTopology   bool          // --update-topology
+	TakeoverAfter    time.Duration // --takeover-after (the consumers' AckWait)
 
 	NATSConnectTimeout time.Duration // --nats-connect-timeout
 
@@ -70,9 +85,10 @@ func Defaults() Config {
 		HTTPAddr: "127.0.0.1:9090", InstanceID: fmt.Sprintf("%s-%d", host, os.Getpid()),
 		LogFormat: "json", LogLevel: "info",
 		TriggerWorkers: 32, JobWorkers: 64, MaxAttempts: w.Retry.MaxAttempts, MaxRetryTime: w.Retry.MaxElapsed,
-		CallTimeout: w.CallTimeout, ReconcileEvery: w.ReconcileEvery, ShutdownTimeout: 20 * time.Second,
+		CallTimeout: w.CallTimeout, ReconcileEvery: w.ReconcileEvery, RecheckAfter: w.RecheckAfter, ShutdownTimeout: 20 * time.Second,
 		MaxBodySize: w.MaxBodySize, ClaimTTL: t.ClaimTTL, EventMaxAge: t.EventMaxAge, Replicas: t.Replicas,
 		TakeoverAfter: t.AckWait, NATSConnectTimeout: time.Minute,
+		BreakerThreshold: w.BreakerThreshold, BreakerProbe: w.BreakerProbe,
 	}
 }
 
@@ -109,12 +125,16 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"max-retry-time", c.MaxRetryTime}, {"call-timeout", c.CallTimeout}, {"reconcile-every", c.ReconcileEvery},
+	}{{"max-retry-time", c.MaxRetryTime}, {"call-timeout", c.CallTimeout}, {"reconcile-every", c.ReconcileEvery}, {"recheck-after", c.RecheckAfter},
 		{"shutdown-timeout", c.ShutdownTimeout}, {"claim-ttl", c.ClaimTTL}, {"event-max-age", c.EventMaxAge},
-		{"takeover-after", c.TakeoverAfter}, {"nats-connect-timeout", c.NATSConnectTimeout}} {
+		{"takeover-after", c.TakeoverAfter}, {"nats-connect-timeout", c.NATSConnectTimeout},
+		{"breaker-probe-every", c.BreakerProbe}} {
 		if d.v <= 0 {
 			bad(d.flag, "%v: must be > 0", d.v)
 		}
+	}
+	if c.BreakerThreshold < 1 {
+		bad("breaker-threshold", "%d: must be >= 1", c.BreakerThreshold)
 	}
 	if c.InstanceID == "" {
 		bad("instance-id", "empty")

@@ -116,7 +116,7 @@ func (a *App) Readiness(ctx context.Context) Readiness {
 	cloud := Check{Name: "cloud", OK: true, Regions: a.Worker.CloudHealth()}
 	var bad []string
 	for _, rh := range cloud.Regions {
-		if rh.Permanent {
+		if rh.Permanent || rh.CircuitOpen {
 			bad = append(bad, fmt.Sprintf("%s: %s", rh.Region, rh.LastError))
 		}
 	}
@@ -210,6 +210,25 @@ type trackedPublisher struct {
 
 func (p *trackedPublisher) Publish(ctx context.Context, subject, msgID string, body []byte) error {
 	err := p.Publisher.Publish(ctx, subject, msgID, body)
+	now := time.Now()
+	p.mu.Lock()
+	if err != nil {
+		p.lastErr, p.errAt = err, now
+	} else {
+		p.okAt = now
+	}
+	p.mu.Unlock()
+	return err
+}
+
+// PublishWithHeaders implements worker.HeaderPublisher when the wrapped
+// publisher does (bus.Publisher does); otherwise the headers are dropped.
+func (p *trackedPublisher) PublishWithHeaders(ctx context.Context, subject, msgID string, body []byte, headers map[string]string) error {
+	hp, ok := p.Publisher.(worker.HeaderPublisher)
+	if !ok {
+		return p.Publish(ctx, subject, msgID, body)
+	}
+	err := hp.PublishWithHeaders(ctx, subject, msgID, body, headers)
 	now := time.Now()
 	p.mu.Lock()
 	if err != nil {

@@ -26,7 +26,7 @@ import (
 // goes first, while the process holds nothing from other scenarios: Go
 // and nats-server keep some of what a scenario allocated, and the peak
 // RSS (VmHWM) covers the whole life of the process.
-var scenarios = []string{"memory", "latency", "fanout", "throughput", "empty", "eval"}
+var scenarios = []string{"memory", "latency", "fanout", "throughput", "empty", "eval", "fleet"}
 
 // Scenarios returns the names of the scenarios, in the order they run.
 func Scenarios() []string { return slices.Clone(scenarios) }
@@ -56,6 +56,15 @@ type Options struct {
 	MemoryN                 int
 	MemorySettle            time.Duration
 	EvalN, EvalRuns         int
+	// The fleet scenario: FleetReplicas worker processes, FleetN copies
+	// per phase over FleetRegions regions at FleetQPS calls/s per region.
+	FleetReplicas, FleetN, FleetRegions int
+	FleetQPS                            float64
+	// Exe is the copyguard binary the fleet scenario runs its replicas
+	// with (copyguard run); empty: this executable. ExeEnv is added to
+	// their environment.
+	Exe    string
+	ExeEnv []string
 	// TriggerWorkers and JobWorkers are the worker's --trigger-workers and
 	// --job-workers, to try other settings against the same figures.
 	TriggerWorkers, JobWorkers int
@@ -71,6 +80,7 @@ func DefaultOptions() Options {
 		ThroughputN: 10000, ThroughputTriggers: 5, ThroughputRegions: 14,
 		EmptyN: 100000, MemoryN: 100000, MemorySettle: 12 * time.Second,
 		EvalN: 100000, EvalRuns: 20,
+		FleetReplicas: 3, FleetN: 600, FleetRegions: 3, FleetQPS: 20,
 		TriggerWorkers: d.TriggerWorkers, JobWorkers: d.JobWorkers,
 	}
 }
@@ -109,6 +119,7 @@ func (o *Options) Validate() error {
 	}{{"latency-n", o.LatencyN}, {"fanout-n", o.FanoutN}, {"fanout-regions", o.FanoutRegions},
 		{"throughput-n", o.ThroughputN}, {"throughput-triggers", o.ThroughputTriggers}, {"throughput-regions", o.ThroughputRegions},
 		{"empty-n", o.EmptyN}, {"memory-n", o.MemoryN}, {"eval-n", o.EvalN}, {"eval-runs", o.EvalRuns},
+		{"fleet-n", o.FleetN}, {"fleet-regions", o.FleetRegions},
 		{"trigger-workers", o.TriggerWorkers}, {"job-workers", o.JobWorkers}} {
 		if f.v < 1 {
 			errs = append(errs, fmt.Errorf("--%s: %d: must be >= 1", f.name, f.v))
@@ -117,11 +128,17 @@ func (o *Options) Validate() error {
 	if o.LatencyWarmup < 0 {
 		errs = append(errs, fmt.Errorf("--latency-warmup: %d: must be >= 0", o.LatencyWarmup))
 	}
+	if o.FleetReplicas < 2 {
+		errs = append(errs, fmt.Errorf("--fleet-replicas: %d: must be >= 2 (one is killed)", o.FleetReplicas))
+	}
+	if !(o.FleetQPS > 0) || math.IsInf(o.FleetQPS, 0) {
+		errs = append(errs, fmt.Errorf("--fleet-qps: %v: must be a finite number > 0", o.FleetQPS))
+	}
 	if !(o.FanoutQPS > 0) || math.IsInf(o.FanoutQPS, 0) {
 		errs = append(errs, fmt.Errorf("--fanout-qps: %v: must be a finite number > 0", o.FanoutQPS))
 	}
-	if o.FanoutRegions > len(regions) || o.ThroughputRegions > len(regions) {
-		errs = append(errs, fmt.Errorf("--fanout-regions/--throughput-regions: at most %d", len(regions)))
+	if o.FanoutRegions > len(regions) || o.ThroughputRegions > len(regions) || o.FleetRegions > len(regions) {
+		errs = append(errs, fmt.Errorf("--fanout-regions/--throughput-regions/--fleet-regions: at most %d", len(regions)))
 	}
 	return errors.Join(errs...)
 }
@@ -200,6 +217,8 @@ func runScenario(ctx context.Context, o *Options, scenario string) ([]row, error
 		return runMemory(ctx, o)
 	case "eval":
 		return runEval(ctx, o)
+	case "fleet":
+		return runFleet(ctx, o)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", scenario)
 }
@@ -319,7 +338,7 @@ func (r *report) print(w io.Writer) {
 
 func formatValue(v float64, unit string) string {
 	switch unit {
-	case "ms", "s", "MB", "%":
+	case "ms", "s", "MB", "%", "×":
 		return fmt.Sprintf("%.2f %s", v, unit)
 	case "":
 		return fmt.Sprintf("%.0f", v)

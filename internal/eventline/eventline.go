@@ -1,5 +1,5 @@
 // Package eventline renders the events copyguard publishes (decisions,
-// results, rejections) as one readable line each, for copyguard watch and
+// results, rejections, audit events) as one readable line each, for copyguard watch and
 // the demo. It owns only that text; it must not import nats.go or any
 // package that does I/O.
 package eventline
@@ -13,7 +13,7 @@ import (
 	"github.com/copyguard/copyguard/event"
 )
 
-// Format renders a decision, result or rejection as one readable line,
+// Format renders a decision, result, rejection or audit event as one readable line,
 // as copyguard watch and the demo print it.
 func Format(subject string, body []byte) string {
 	var ev struct {
@@ -49,6 +49,17 @@ func Format(subject string, body []byte) string {
 		}
 		if r.Reason != "" {
 			line += ": " + r.Reason
+		}
+		return line
+	case event.TypeAudit:
+		var a event.Audit
+		_ = json.Unmarshal(ev.Data, &a)
+		line := fmt.Sprintf("%s audit    %-15s by %s", ts, a.Action, a.By)
+		if a.Target != "" {
+			line += " on " + a.Target
+		}
+		if a.Reason != "" {
+			line += ": " + a.Reason
 		}
 		return line
 	case event.TypeRejected:

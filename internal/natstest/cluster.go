@@ -1,6 +1,7 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Cluster is a JetStream cluster of in-process nats-servers on loopback,
@@ -150,4 +152,27 @@ func freePorts(t testing.TB, n int) []int {
 		ln.Close()
 	}
 	return ports
+}
+
+// StreamLeader returns the index of the node that leads stream name, or
+// -1 while it has none (an election) or the stream cannot be read. Each
+// request gets 2 s: one sent while the client reconnects would otherwise
+// wait as long as ctx.
+func (c *Cluster) StreamLeader(ctx context.Context, js jetstream.JetStream, name string) int {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return -1
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		return -1
+	}
+	for i, nd := range c.Nodes {
+		if nd.Name == info.Cluster.Leader {
+			return i
+		}
+	}
+	return -1
 }

@@ -42,6 +42,14 @@ type Config struct {
 	StoreDir string
 	// ConnName names the world's own NATS connection.
 	ConnName string
+	// NATSConfigFile, if set, configures the embedded server (users and
+	// permissions); ConnOptions then give the world's own connection its
+	// credentials.
+	NATSConfigFile string
+	ConnOptions    []nats.Option
+	// NATSURL, if set, is a NATS the world uses instead of starting its
+	// own (a test cluster); StopNATS and StartNATS then do nothing.
+	NATSURL string
 }
 
 // World is a running installation. Its methods are safe for concurrent
@@ -49,7 +57,9 @@ type Config struct {
 type World struct {
 	dir      string // temp dir, removed by Close
 	storeDir string
-	port     int // the NATS port, kept across StopNATS/StartNATS
+	natsConf string
+	port     int    // the NATS port, kept across StopNATS/StartNATS
+	natsURL  string // an external NATS (Config.NATSURL), or empty
 	keyID    string
 	secret   string
 
@@ -76,7 +86,7 @@ func New(cfg Config) (w *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	w = &World{dir: dir, storeDir: cfg.StoreDir, port: -1, names: bus.NamesFor(event.DefaultSubjectPrefix)}
+	w = &World{dir: dir, storeDir: cfg.StoreDir, natsConf: cfg.NATSConfigFile, port: -1, natsURL: cfg.NATSURL, names: bus.NamesFor(event.DefaultSubjectPrefix)}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -98,7 +108,8 @@ func New(cfg Config) (w *World, err error) {
 	}
 	// Reconnects without end and quickly, so the world's connection
 	// outlives a NATS restart (StopNATS, StartNATS).
-	w.nc, err = nats.Connect(w.NATSURL(), nats.Name(cfg.ConnName), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	opts := append([]nats.Option{nats.Name(cfg.ConnName), nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, cfg.ConnOptions...)
+	w.nc, err = nats.Connect(w.NATSURL(), opts...)
 	if err != nil {
 		return w, err
 	}
@@ -134,10 +145,13 @@ func (w *World) startSim(cfg Config) error {
 // StartNATS starts the embedded server on the world's store, on a random
 // port the first time and on the same port after StopNATS.
 func (w *World) StartNATS() error {
+	if w.natsURL != "" {
+		return nil
+	}
 	if w.ns != nil {
 		return errors.New("start nats: already running")
 	}
-	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: "127.0.0.1", Port: w.port, StoreDir: w.storeDir})
+	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{Host: "127.0.0.1", Port: w.port, StoreDir: w.storeDir, ConfigFile: w.natsConf})
 	if err != nil {
 		return err
 	}
@@ -181,8 +195,13 @@ func (w *World) Close() {
 	_ = os.RemoveAll(w.dir)
 }
 
-// NATSURL is the embedded server's client URL.
-func (w *World) NATSURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", w.port) }
+// NATSURL is the embedded server's client URL, or Config.NATSURL.
+func (w *World) NATSURL() string {
+	if w.natsURL != "" {
+		return w.natsURL
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", w.port)
+}
 
 // Conn is the world's own NATS connection.
 func (w *World) Conn() *nats.Conn { return w.nc }

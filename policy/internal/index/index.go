@@ -161,6 +161,13 @@ func (x *Copies) Len() int {
 	return len(x.byKey)
 }
 
+// RegionLen is the number of copies in region.
+func (x *Copies) RegionLen(region string) int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.byRegion[region])
+}
+
 // All returns every copy sorted by (region, image_id).
 func (x *Copies) All() []cloud.Copy {
 	x.mu.RLock()
