@@ -2,13 +2,17 @@ package check
 
 import (
 	"fmt"
+	"os"
 	"path"
+	"regexp"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
+
+const permissionsConf = "../nats/permissions.conf"
 
 // TestRRSA: the rrsa overlay leaves no static key anywhere and gives the
 // SDK's OIDC provider its three variables, the token file being a
@@ -111,8 +115,18 @@ func TestWithNATS(t *testing.T) {
 			t.Errorf("nats.conf lacks %q", want)
 		}
 	}
-	if !strings.Contains(conf["auth.conf"], "authorization") {
-		t.Error("auth.conf configures no authorization: the cluster would accept anyone")
+	perms, err := os.ReadFile(permissionsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf["auth.conf"] != string(perms) {
+		t.Errorf("auth.conf differs from %s: copy it again into %s", permissionsConf, withNATSDir)
+	}
+	users := one[corev1.Secret](t, r, "Secret", "nats-copyguard-users").StringData
+	for _, m := range regexp.MustCompile(`\$(COPYGUARD_[A-Z]+_PASSWORD)`).FindAllStringSubmatch(string(perms), -1) {
+		if users[m[1]] == "" {
+			t.Errorf("%s reads $%s, which Secret/nats-copyguard-users does not set", permissionsConf, m[1])
+		}
 	}
 
 	d := one[appsv1.Deployment](t, r, "Deployment", workerName)

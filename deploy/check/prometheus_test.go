@@ -203,6 +203,7 @@ func TestAlertRules(t *testing.T) {
 	}
 	for _, want := range []string{
 		"CopyguardCancelFailed",        // failed results
+		"CopyguardCircuitOpen",         // circuit open
 		"CopyguardCredentialsRefused",  // the circuit breaker's cause
 		"CopyguardPausedTooLong",       // paused too long
 		"CopyguardReconcileFailing",    // reconcile failing

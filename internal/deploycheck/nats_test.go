@@ -12,7 +12,9 @@ import (
 // JetStream node of a 3-route cluster that refuses anonymous clients.
 func TestKubernetesNATSConfig(t *testing.T) {
 	t.Setenv("POD_NAME", "copyguard-nats-1")
-	t.Setenv("COPYGUARD_WORKER_PASSWORD", "test-only")
+	for _, role := range []string{"WORKER", "OPERATOR", "PUBLISHER", "PRODUCER", "WATCHER"} {
+		t.Setenv("COPYGUARD_"+role+"_PASSWORD", "test-only-"+role)
+	}
 	opts, err := server.ProcessConfigFile("../../deploy/kubernetes/overlays/with-nats/nats.conf")
 	if err != nil {
 		t.Fatal(err)
