@@ -11,12 +11,12 @@ import (
 	"github.com/copyguard/copyguard/internal/bench"
 )
 
-func parseBenchFlags(args []string, stderr io.Writer) (*bench.Options, error) {
+func parseBenchFlags(args []string, stdout, stderr io.Writer) (*bench.Options, error) {
 	o := bench.DefaultOptions()
 	fs := flag.NewFlagSet("copyguard bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: copyguard bench [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: copyguard bench [flags]\n\n"+
 			"Measures the SPEC §8.1 figures on this machine with real parts: an embedded nats-server\n"+
 			"with JetStream, the ECS simulator on a loopback listener, the real SDK client and the\n"+
 			"real worker (the fleet scenario: copyguard run processes). Each scenario gets a fresh world.\n"+
@@ -54,12 +54,12 @@ func parseBenchFlags(args []string, stderr io.Writer) (*bench.Options, error) {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("bench takes no arguments, got %q", fs.Args())
+		return nil, usageErrorf(fs, "bench takes no arguments, got %q", fs.Args())
 	}
 	var err error
 	o.Scenarios, err = bench.ParseScenarios(*scenarios)
 	if err := errors.Join(err, o.Validate()); err != nil {
-		return nil, err
+		return nil, usageErrorf(fs, "%v", err)
 	}
 	if *verbose {
 		if o.Log, err = newLogger("console", "info", stderr); err != nil {
@@ -70,7 +70,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*bench.Options, error) {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseBenchFlags(args, stderr)
+	o, err := parseBenchFlags(args, stdout, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -28,7 +28,7 @@ func TestBenchFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			o, err := parseBenchFlags(tt.args, &stderr)
+			o, err := parseBenchFlags(tt.args, &stderr, &stderr)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)

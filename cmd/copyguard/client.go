@@ -42,10 +42,14 @@ type clientCommand struct {
 
 // newClientCommand makes the flag set of a client command with the NATS
 // flags; the command adds its own to fs before calling run. timeout is
-// the default of --timeout.
-func newClientCommand(name string, positional bool, timeout time.Duration, stderr io.Writer) *clientCommand {
+// the default of --timeout; help receives --help's usage (stdout).
+func newClientCommand(name string, positional bool, timeout time.Duration, help io.Writer) *clientCommand {
 	c := &clientCommand{fs: flag.NewFlagSet(name, flag.ContinueOnError), positional: positional}
-	c.fs.SetOutput(stderr)
+	c.fs.SetOutput(help)
+	c.fs.Usage = func() {
+		fmt.Fprintf(c.fs.Output(), "usage: %s [flags]\n\n%s.\n\nflags:\n", name, commands()[commandName(name)].summary)
+		c.fs.PrintDefaults()
+	}
 	def := os.Getenv("COPYGUARD_NATS_URL")
 	if def == "" {
 		def = "nats://127.0.0.1:4222"
@@ -125,7 +129,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return usageErrorf(fs, "unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	return nil
 }
@@ -147,7 +151,7 @@ func splitPositional(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// 15s: a leader election after a lost node can take ~9s (SPEC §10).
-	c := newClientCommand("copyguard trigger TYPE", true, 15*time.Second, stderr)
+	c := newClientCommand("copyguard trigger TYPE", true, 15*time.Second, stdout)
 	tf := triggerFlags(c.fs)
 	var policies []string
 	c.fs.Func("policy", "policy file or directory (repeatable): refuse a type no policy in it acts on", func(v string) error {
@@ -158,7 +162,7 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var body []byte
 	check := func(pos []string) error {
 		if len(pos) != 1 {
-			return errors.New("usage: copyguard trigger TYPE --data JSON")
+			return usageErrorf(c.fs, "want one TYPE, got %d (usage: copyguard trigger TYPE --data JSON)", len(pos))
 		}
 		typ = pos[0]
 		if *tf.id == "" {

@@ -467,11 +467,13 @@ func TestDispatch(t *testing.T) {
 		}
 	}
 
+	// A usage error is the error and one line saying where the usage
+	// is, not a page of usage that pushes the error out of sight.
 	out, errOut, err = cli(t, "frobnicate", "--x")
-	if err == nil || err.Error() != `unknown command "frobnicate"` || errors.As(err, &code) {
+	if err == nil || err.Error() != `unknown command "frobnicate"` || !errors.As(err, &code) || code != 2 {
 		t.Errorf("unknown command: %v", err)
 	}
-	if out != "" || !strings.HasPrefix(errOut, "usage: copyguard COMMAND") {
+	if out != "" || errOut != "copyguard: unknown command \"frobnicate\"\nRun 'copyguard --help' for usage.\n" {
 		t.Errorf("unknown command: stdout %q stderr %q", out, errOut)
 	}
 
@@ -482,8 +484,10 @@ func TestDispatch(t *testing.T) {
 		stderr string
 	}{
 		{nil, 2, "usage: copyguard COMMAND"},
-		{[]string{"frobnicate"}, 1, `copyguard: unknown command "frobnicate"`},
-		{[]string{"run", "--frob"}, 2, "flag provided but not defined: -frob"},
+		{[]string{"frobnicate"}, 2, "copyguard: unknown command \"frobnicate\"\nRun 'copyguard --help' for usage.\n"},
+		{[]string{"run", "--frob"}, 2, "copyguard run: flag provided but not defined: -frob\nRun 'copyguard run --help' for usage.\n"},
+		{[]string{"watch", "--count", "x"}, 2, "copyguard watch: invalid value \"x\" for flag -count: parse error\nRun 'copyguard watch --help' for usage.\n"},
+		{[]string{"trigger", "--data", "{}"}, 2, "copyguard trigger: want one TYPE, got 0 (usage: copyguard trigger TYPE --data JSON)\nRun 'copyguard trigger --help' for usage.\n"},
 		{[]string{"run", "--qps", "x"}, 1, "copyguard: config:\n--qps: \"x\" is not a number\n--policy: at least one"},
 		{[]string{"version"}, 0, ""},
 	} {

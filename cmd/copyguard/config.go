@@ -160,17 +160,27 @@ func (f *flagValue) Set(v string) error {
 
 func (f *flagValue) IsBoolFlag() bool { return f.s.boolean }
 
-// errUsage marks a command line the flag package could not parse; it has
-// already printed the problem and the flags.
+// errUsage marks a command line the flag package could not parse: every
+// *usageError is one.
 var errUsage = errors.New("usage")
+
+// Is makes errors.Is(err, errUsage) true of a usage error.
+func (e *usageError) Is(target error) bool { return target == errUsage }
 
 // loadConfig builds the run configuration from defaults, --config FILE,
 // COPYGUARD_* variables and flags, and reports every problem at once:
 // unreadable values from any layer and the problems Validate finds.
-func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, error) {
+// help receives the usage for -h.
+func loadConfig(args []string, getenv func(string) string, help io.Writer) (app.Config, error) {
 	cfg := app.Defaults()
 	fs := flag.NewFlagSet("copyguard run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(help)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: copyguard run --policy PATH [flags]\n\n%s: consume triggers from NATS, decide with the policies, cancel copies.\n"+
+			"Each flag is also a key of the --config file (with _ for -) and a COPYGUARD_ variable;\n"+
+			"precedence, lowest first: default, config file, environment, flag.\n\nflags:\n", commands()["run"].summary)
+		fs.PrintDefaults()
+	}
 	configFile := fs.String("config", "", "YAML config file (keys are the flag names with _ for -) [$COPYGUARD_CONFIG]")
 	defaults := app.Defaults()
 	target := settings(&cfg)
@@ -184,13 +194,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (ap
 		fs.Var(given[i], s.name, s.help+" [$"+s.env()+"]")
 	}
 	if err := parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		return cfg, fmt.Errorf("%w: %w", errUsage, err)
+		return cfg, err // flag.ErrHelp, or a *usageError
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return cfg, usageErrorf(fs, "unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if *configFile == "" {
 		*configFile = getenv("COPYGUARD_CONFIG")

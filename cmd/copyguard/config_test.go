@@ -273,11 +273,6 @@ regions:
 			args: []string{"--policy", "p"},
 			want: []string{`--config: open /nonexistent/copyguard.yaml: no such file or directory`},
 		},
-		{
-			name: "positional arguments",
-			args: []string{"--policy", "p", "extra", "--qps", "1"},
-			want: []string{`unexpected arguments: extra --qps 1`},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,16 +302,17 @@ regions:
 	}
 }
 
-// TestConfigUnknownFlag: the flag package explains an unknown flag on
-// stderr, and loadConfig marks the error so run exits 2 without repeating it.
+// TestConfigUnknownFlag: loadConfig returns an unknown flag as a usage
+// error, printing nothing, and run prints it once, with one line pointing
+// at --help, and exits 2.
 func TestConfigUnknownFlag(t *testing.T) {
 	var stderr bytes.Buffer
 	_, err := loadConfig([]string{"--policy", "p", "--polcy", "q"}, fakeEnv(nil, ""), &stderr)
 	if !errors.Is(err, errUsage) {
 		t.Fatalf("err = %v, want a usage error", err)
 	}
-	if !strings.Contains(stderr.String(), "flag provided but not defined: -polcy") {
-		t.Errorf("stderr does not name the flag:\n%s", stderr.String())
+	if err.Error() != "flag provided but not defined: -polcy (did you mean --policy?)" || stderr.Len() > 0 {
+		t.Errorf("err %q, printed %q", err, stderr.String())
 	}
 
 	// Through the command: exit status 2, nothing printed twice.
@@ -329,6 +325,14 @@ func TestConfigUnknownFlag(t *testing.T) {
 	}
 	if n := strings.Count(stderr.String(), "-polcy"); n != 1 {
 		t.Errorf("the unknown flag is mentioned %d times on stderr:\n%s", n, stderr.String())
+	}
+	// Positional arguments are a mistake of the command line too.
+	_, err = loadConfig([]string{"--policy", "p", "extra", "--qps", "1"}, fakeEnv(nil, ""), &stderr)
+	if !errors.Is(err, errUsage) || err.Error() != "unexpected arguments: extra --qps 1" {
+		t.Errorf("positional arguments: %v, want a usage error", err)
+	}
+	if want := "copyguard run: flag provided but not defined: -polcy (did you mean --policy?)\nRun 'copyguard run --help' for usage.\n"; stderr.String() != want || stdout.Len() > 0 {
+		t.Errorf("stderr %q, want %q; stdout %q", stderr.String(), want, stdout.String())
 	}
 }
 

@@ -31,7 +31,7 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func setPause(ctx context.Context, args []string, paused bool, stdout, stderr io.Writer) error {
 	action := map[bool]event.AuditAction{true: event.AuditPause, false: event.AuditResume}[paused]
-	c := newClientCommand("copyguard "+string(action), false, 5*time.Second, stderr)
+	c := newClientCommand("copyguard "+string(action), false, 5*time.Second, stdout)
 	var reason *string
 	if paused {
 		reason = c.fs.String("reason", "", `why (shown in held results and the audit event; default "paused by" whoever ran it)`)
@@ -69,7 +69,7 @@ func setPause(ctx context.Context, args []string, paused bool, stdout, stderr io
 }
 
 func runRelease(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClientCommand("copyguard release REGION/IMAGE_ID", true, 5*time.Second, stderr)
+	c := newClientCommand("copyguard release REGION/IMAGE_ID", true, 5*time.Second, stdout)
 	reason := c.fs.String("reason", "", "why (required; recorded in the audit event)")
 	by := c.fs.String("by", defaultBy(), "who (recorded in the audit event)")
 	force := c.fs.Bool("force", false, "release a claim that is not failed (decided, calling or done): "+
@@ -77,10 +77,10 @@ func runRelease(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var a event.Audit
 	check := func(pos []string) error {
 		if len(pos) != 1 {
-			return errors.New("usage: copyguard release REGION/IMAGE_ID --reason R")
+			return usageErrorf(c.fs, "want one REGION/IMAGE_ID, got %d (usage: copyguard release REGION/IMAGE_ID --reason R)", len(pos))
 		}
 		if *reason == "" {
-			return errors.New("release: --reason is required: say why the claim goes (it is recorded in the audit event)")
+			return usageErrorf(c.fs, "--reason is required: say why the claim goes (it is recorded in the audit event)")
 		}
 		a = event.Audit{Action: event.AuditRelease, By: *by, Reason: *reason, Target: pos[0], At: time.Now().UTC()}
 		if err := a.Validate(); err != nil {

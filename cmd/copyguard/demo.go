@@ -11,7 +11,7 @@ import (
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("copyguard demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
 	verbose := fs.Bool("v", false, "show the worker's logs")
 	keep := fs.Bool("keep", false, "keep running after the report, so you can try copyguard trigger / watch against it")
 	if err := parse(fs, args); err != nil {

@@ -46,7 +46,10 @@ type ecssimOptions struct {
 }
 
 func runECSSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parseECSSimFlags(args, stderr)
+	o, err := parseECSSimFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -106,12 +109,12 @@ func runECSSim(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func parseECSSimFlags(args []string, stderr io.Writer) (ecssimOptions, error) {
+func parseECSSimFlags(args []string, help io.Writer) (ecssimOptions, error) {
 	var o ecssimOptions
 	fs := flag.NewFlagSet("copyguard ecssim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(help)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: copyguard ecssim [flags]\n\nServe the ECS API simulator (CopyImage, DescribeImages, CancelCopyImage).\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: copyguard ecssim [flags]\n\nServe the ECS API simulator (CopyImage, DescribeImages, CancelCopyImage).\n\nflags:")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "listen address (host:port; port 0 picks a free one)")
@@ -136,10 +139,7 @@ func parseECSSimFlags(args []string, stderr io.Writer) (ecssimOptions, error) {
 	fs.Float64Var(&o.faults.DropRate, "drop-rate", 0, "share 0..1 of requests whose connection is closed without an answer")
 	fs.BoolVar(&o.tls, "tls", false, "serve HTTPS with a fresh self-signed certificate (clients must skip verification)")
 	if err := parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, exitError(0)
-		}
-		return o, exitError(2) // the flag package has already explained
+		return o, err // flag.ErrHelp, or a *usageError
 	}
 	var errs []error
 	if fs.NArg() > 0 {
@@ -179,7 +179,7 @@ func parseECSSimFlags(args []string, stderr io.Writer) (ecssimOptions, error) {
 		errs = append(errs, errors.New("--copies: needs at least two regions"))
 	}
 	if len(errs) > 0 {
-		return o, fmt.Errorf("ecssim: %w", errors.Join(errs...))
+		return o, usageErrorf(fs, "%v", errors.Join(errs...))
 	}
 	o.cfg.Keys = map[string]string{o.keyID: o.secret}
 	return o, nil

@@ -37,9 +37,9 @@ func TestFlagHints(t *testing.T) {
 			}
 		})
 	}
-	// -h is no mistake: the usage, with no hint.
-	if _, errOut, err := cli(t, "copies", "-h"); err != nil || !strings.Contains(errOut, "-region") || strings.Contains(errOut, "did you mean") {
-		t.Errorf("copies -h: %v\n%s", err, errOut)
+	// -h is no mistake: the usage, on stdout, with no hint.
+	if out, errOut, err := cli(t, "copies", "-h"); err != nil || !strings.Contains(out, "-region") || strings.Contains(out, "did you mean") || errOut != "" {
+		t.Errorf("copies -h: %v\n%s\nstderr: %s", err, out, errOut)
 	}
 	_, _, err := cli(t, "pasue")
 	if err == nil || err.Error() != `unknown command "pasue" (did you mean pause?)` {

@@ -120,7 +120,7 @@ type copyLine struct {
 }
 
 func runCopies(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClientCommand("copyguard copies", false, 5*time.Second, stderr)
+	c := newClientCommand("copyguard copies", false, 5*time.Second, stdout)
 	region := c.fs.String("region", "", "only the copies in this region")
 	asJSON := c.fs.Bool("json", false, "one JSON object per line")
 	return c.run(args, nil, func(js jetstream.JetStream) error {
@@ -186,7 +186,7 @@ type conditionLine struct {
 }
 
 func runConditions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClientCommand("copyguard conditions", false, 5*time.Second, stderr)
+	c := newClientCommand("copyguard conditions", false, 5*time.Second, stdout)
 	asJSON := c.fs.Bool("json", false, "one JSON object per line")
 	return c.run(args, nil, func(js jetstream.JetStream) error {
 		cctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -238,7 +238,7 @@ type claimLine struct {
 }
 
 func runClaims(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClientCommand("copyguard claims", false, 5*time.Second, stderr)
+	c := newClientCommand("copyguard claims", false, 5*time.Second, stdout)
 	states := worker.ClaimStates()
 	state := c.fs.String("state", "", "only the claims in this state: "+strings.Join(states, ", "))
 	asJSON := c.fs.Bool("json", false, "one JSON object per line")
@@ -296,7 +296,7 @@ type planLine struct {
 }
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClientCommand("copyguard plan TYPE", true, 5*time.Second, stderr)
+	c := newClientCommand("copyguard plan TYPE", true, 5*time.Second, stdout)
 	tf := triggerFlags(c.fs)
 	var paths []string
 	c.fs.Func("policy", "policy file or directory, as the workers load them (repeatable; required)", func(v string) error {
@@ -309,10 +309,10 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var set *policy.Set
 	check := func(pos []string) error {
 		if len(pos) != 1 {
-			return errors.New("usage: copyguard plan TYPE --data JSON --policy PATH")
+			return usageErrorf(c.fs, "want one TYPE, got %d (usage: copyguard plan TYPE --data JSON --policy PATH)", len(pos))
 		}
 		if len(paths) == 0 {
-			return errors.New("plan: --policy is required: the policies the workers run")
+			return usageErrorf(c.fs, "--policy is required: the policies the workers run")
 		}
 		if *tf.id == "" {
 			*tf.id = fmt.Sprintf("plan-%d-%d", time.Now().UnixNano(), os.Getpid())

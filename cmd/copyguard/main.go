@@ -41,7 +41,9 @@ func commands() map[string]command {
 	}
 }
 
-// exitError carries an exit status for a failure that was already reported.
+// exitError carries an exit status for a failure that was already
+// reported. A *usageError counts as one (exit status 2) once run has
+// printed it.
 type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
@@ -74,15 +76,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
-		usage(stderr, cmds)
 		names := make([]string, 0, len(cmds))
 		for n := range cmds {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return fmt.Errorf("unknown command %q%s", args[0], didYouMean(args[0], names))
+		err := &usageError{msg: fmt.Sprintf("unknown command %q%s", args[0], didYouMean(args[0], names))}
+		printUsageError(stderr, err)
+		return err
 	}
-	return c.run(ctx, args[1:], stdout, stderr)
+	err := c.run(ctx, args[1:], stdout, stderr)
+	if ue := (*usageError)(nil); errors.As(err, &ue) {
+		printUsageError(stderr, ue)
+	}
+	return err
 }
 
 func usage(w io.Writer, cmds map[string]command) {
@@ -95,5 +102,5 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'copyguard COMMAND -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'copyguard COMMAND --help' for the flags of a command.")
 }

@@ -22,8 +22,7 @@ const policyUsage = `usage:
 // runPolicy dispatches `copyguard policy check` and `copyguard policy test`.
 func runPolicy(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, policyUsage)
-		return exitError(2)
+		return &usageError{cmd: "policy", msg: "want a subcommand: check or test"}
 	}
 	switch args[0] {
 	case "check":
@@ -34,16 +33,19 @@ func runPolicy(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprint(stdout, policyUsage)
 		return nil
 	}
-	fmt.Fprint(stderr, policyUsage)
-	return fmt.Errorf("unknown policy command %q", args[0])
+	return &usageError{cmd: "policy", msg: fmt.Sprintf("unknown policy command %q%s", args[0], didYouMean(args[0], []string{"check", "test"}))}
 }
 
 // policyCheck prints every problem to stderr (exit 1), or one line per
 // policy to stdout (exit 0).
 func policyCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("copyguard policy check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, "usage: copyguard policy check PATH...\n") }
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: copyguard policy check PATH...\n\n"+
+			"Load and type-check policy files or directories. Prints one line per policy and the set's\n"+
+			"version, or every problem as file:line:col on stderr (exit 1).\n")
+	}
 	if done, err := parsePaths(fs, args); done {
 		return err
 	}
@@ -112,10 +114,10 @@ func shortDuration(d time.Duration) string {
 // policyTest runs test files and exits 1 when a case fails.
 func policyTest(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("copyguard policy test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout)
 	verbose := fs.Bool("v", false, "list passing cases too")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: copyguard policy test [-v] PATH...\n\nPATH is a test file or a directory of *_test.yaml files.\n")
+		fmt.Fprint(fs.Output(), "usage: copyguard policy test [-v] PATH...\n\nPATH is a test file or a directory of *_test.yaml files.\n")
 		fs.PrintDefaults()
 	}
 	if done, err := parsePaths(fs, args); done {
@@ -139,11 +141,10 @@ func parsePaths(fs *flag.FlagSet, args []string) (done bool, err error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return true, nil
 		}
-		return true, exitError(2)
+		return true, err
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
-		return true, exitError(2)
+		return true, usageErrorf(fs, "no PATH given")
 	}
 	return false, nil
 }

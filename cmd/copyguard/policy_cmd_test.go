@@ -131,8 +131,8 @@ func TestPolicyUsage(t *testing.T) {
 			t.Errorf("policy %v: exit %d, stderr %q; want 2 and usage", args, code, errOut)
 		}
 	}
-	if code, _, _ := runPolicyCmd(t, "lint"); code != 1 {
-		t.Errorf("unknown subcommand: exit %d, want 1", code)
+	if code, _, errOut := runPolicyCmd(t, "lint"); code != 2 || errOut != "copyguard policy: unknown policy command \"lint\"\nRun 'copyguard policy --help' for usage.\n" {
+		t.Errorf("unknown subcommand: exit %d, stderr %q; want 2, the error and where the usage is", code, errOut)
 	}
 }
 

@@ -18,12 +18,12 @@ import (
 )
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(args, os.Getenv, stderr)
+	cfg, err := loadConfig(args, os.Getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	if errors.Is(err, errUsage) {
-		return exitError(2) // the flag package has already explained
+		return err // run prints it, with where the usage is
 	}
 	if err != nil {
 		return fmt.Errorf("config:\n%w", err)

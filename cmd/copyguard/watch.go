@@ -15,7 +15,7 @@ import (
 )
 
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClientCommand("copyguard watch", false, 5*time.Second, stderr)
+	c := newClientCommand("copyguard watch", false, 5*time.Second, stdout)
 	asJSON := c.fs.Bool("json", false, "print each event as one line of JSON")
 	all := c.fs.Bool("all", false, "start from the oldest stored event, not from now")
 	count := c.fs.Int("count", 0, "stop after this many events (0: follow until interrupted)")
