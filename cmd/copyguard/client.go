@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -20,12 +18,6 @@ import (
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/event"
 	"github.com/copyguard/copyguard/policy"
-)
-
-// Set at build time: -ldflags "-X main.version=v1.2.3 -X main.commit=abc".
-var (
-	version = "dev"
-	commit  = ""
 )
 
 // clientCommand is the part that the commands talking to NATS share:
@@ -270,24 +262,6 @@ func checkListened(typ string, paths []string, stderr io.Writer) error {
 	known = slices.DeleteFunc(append(known, builtin...), func(k string) bool { return k == typ })
 	return fmt.Errorf("trigger type %q: no enabled cancel policy in %s listens to it, and it releases no condition%s; not published",
 		typ, strings.Join(paths, ", "), didYouMean(typ, slices.Compact(known)))
-}
-
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
-	c := commit
-	if c == "" {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" {
-					c = s.Value
-				}
-			}
-		}
-	}
-	if c == "" {
-		c = "unknown"
-	}
-	fmt.Fprintf(stdout, "copyguard %s commit %s %s %s/%s\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
 }
 
 // publishAttemptTimeout bounds one publish attempt, so an attempt that
