@@ -30,6 +30,7 @@ type clientCommand struct {
 	timeout     time.Duration
 	auth        bus.Auth // from flags; NATS_* fill the rest
 	inbox       string
+	opts        []nats.Option // the command's own, after the shared ones
 }
 
 // newClientCommand makes the flag set of a client command with the NATS
@@ -101,7 +102,8 @@ func (c *clientCommand) connect() (*nats.Conn, jetstream.JetStream, error) {
 	if c.inbox != "" {
 		opts = append(opts, nats.CustomInboxPrefix(c.inbox))
 	}
-	nc, err := nats.Connect(c.url, append(opts, nats.Name("copyguard cli"), nats.Timeout(c.timeout))...)
+	opts = append(opts, nats.Name("copyguard cli"), nats.Timeout(c.timeout))
+	nc, err := nats.Connect(c.url, append(opts, c.opts...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to nats at %s with %s: %w (is copyguard run or a nats-server up?)", bus.RedactURL(c.url), auth.Method(), err)
 	}
