@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rogpeppe/go-internal/testscript"
 	"os"
 	"os/exec"
 	"sync"
@@ -22,13 +23,14 @@ import (
 )
 
 // TestMain lets the test binary stand in for the copyguard binary, so the
-// fault tests run real worker processes without a separate build.
+// fault tests run real worker processes without a separate build, and the
+// scripts of testdata/script (TestScripts) have it as the command copyguard.
 func TestMain(m *testing.M) {
 	if os.Getenv("COPYGUARD_TEST_MAIN") == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	testscript.Main(m, map[string]func(){"copyguard": main})
 }
 
 // proc is a copyguard process started by a test.
