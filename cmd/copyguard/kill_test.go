@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/rogpeppe/go-internal/testscript"
 	"os"
 	"os/exec"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/copyguard/copyguard/bus"
 	"github.com/copyguard/copyguard/cloud/ecssim"

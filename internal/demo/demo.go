@@ -133,8 +133,12 @@ func (d *demo) run(ctx context.Context, o Options) error {
 	}
 	d.report()
 	if o.Keep {
-		fmt.Fprintf(d.out, "\nStill running (--keep). Try:\n  copyguard watch --nats-url %s --all\n  copyguard trigger cancel.requested --nats-url %s --data '{\"image_id\":\"%s\",\"region\":\"%s\",\"reason\":\"try\"}'\nCtrl-C to stop.\n",
-			a.NATSURL, a.NATSURL, d.copies[len(d.copies)-1].id, d.copies[len(d.copies)-1].region)
+		fmt.Fprintf(d.out, "\nStill running (--keep). Try:\n  copyguard watch --nats-url %s --all\n", a.NATSURL)
+		if c, ok := d.untouched(); ok {
+			fmt.Fprintf(d.out, "  copyguard trigger cancel.requested --nats-url %s --data '{\"image_id\":\"%s\",\"region\":\"%s\",\"reason\":\"try\"}'\n",
+				a.NATSURL, c.id, c.region)
+		}
+		fmt.Fprintln(d.out, "Ctrl-C to stop.")
 		<-ctx.Done()
 	}
 	return nil
@@ -185,4 +189,21 @@ func (d *demo) waitUntil(ctx context.Context, what string, cond func() bool) err
 		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
+}
+
+// untouched is a copy for the --keep hint to cancel: still in flight in
+// the simulator, not golden, and not decided by any trigger of the demo,
+// so that the suggested cancel.requested really cancels something.
+func (d *demo) untouched() (demoCopy, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.copies {
+		if _, decided := d.results[c.region+"/"+c.id]; decided || c.golden {
+			continue
+		}
+		if img, ok := d.sim.Image(c.region, c.id); ok && (img.Status == "Waiting" || img.Status == "Creating") {
+			return c, true
+		}
+	}
+	return demoCopy{}, false
 }
