@@ -17,7 +17,7 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (*bench.Options, e
 	fs.SetOutput(stdout)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: copyguard bench [flags]\n\n"+
-			"Measures the SPEC §8.1 figures on this machine with real parts: an embedded nats-server\n"+
+			"Measures the speed figures of the README (section Speed) on this machine with real parts: an embedded nats-server\n"+
 			"with JetStream, the ECS simulator on a loopback listener, the real SDK client and the\n"+
 			"real worker (the fleet scenario: copyguard run processes). Each scenario gets a fresh world.\n"+
 			"A missed target prints FAIL but exits 0; "+

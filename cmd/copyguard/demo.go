@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 
 	"github.com/copyguard/copyguard/internal/demo"
@@ -14,6 +15,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stdout)
 	verbose := fs.Bool("v", false, "show the worker's logs")
 	keep := fs.Bool("keep", false, "keep running after the report, so you can try copyguard trigger / watch against it")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, "usage: copyguard demo [flags]\n\nshow the whole loop on this machine: an embedded NATS server, the ECS simulator\n"+
+			"and the worker with the example policies; triggers, cancels, and a report of every copy.\n\n")
+		fs.PrintDefaults()
+	}
 	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
