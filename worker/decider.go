@@ -90,6 +90,10 @@ func (d *decider) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 	if len(plan.Decisions) == 0 {
 		dec.Note = d.note(set, t, plan)
 	}
+	if len(plan.Refused) > 0 {
+		dec.Note = joinNotes(sourceNote(t.Source, plan.Refused), dec.Note)
+		log().Info("trigger source not accepted", zap.String("source", t.Source), zap.Strings("policies", plan.Refused))
+	}
 	if err := d.recordConditions(ctx, set, t, ref, plan, now); err != nil {
 		return retryLater(log(), m, "record conditions", err)
 	}
