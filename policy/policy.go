@@ -84,6 +84,8 @@ type Set struct {
 	policies []*Policy
 	byName   map[string]*Policy
 	version  string
+	// regex holds the compiled `matches` patterns of this set's programs.
+	regex *regexCache
 }
 
 // Version is a hash of what was loaded (file names and contents), the same
