@@ -56,10 +56,11 @@ func (a *App) startHTTP(reg *prometheus.Registry) error {
 	a.HTTPAddr = ln.Addr().String()
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
 		WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout}
+	limited := newLimitListener(ln, httpMaxConns, srv)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
