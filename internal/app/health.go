@@ -96,8 +96,8 @@ type Check struct {
 const jetStreamProbeTimeout = 2 * time.Second
 
 // Readiness evaluates every check: started, NATS connected, JetStream
-// answering, publishes succeeding, policies loaded, cloud access in every
-// region.
+// answering, publishes succeeding, file descriptors left, policies
+// loaded, cloud access in every region.
 func (a *App) Readiness(ctx context.Context) Readiness {
 	select {
 	case <-a.ready:
@@ -110,6 +110,7 @@ func (a *App) Readiness(ctx context.Context) Readiness {
 		check("nats", a.natsConnected()),
 		check("jetstream", a.probeJetStream(ctx)),
 		check("publish", a.pub.healthy(time.Now())),
+		check("descriptors", a.descriptors()),
 		check("policies", a.policiesLoaded()),
 		check("inventory", a.inventoryListed()),
 	}
