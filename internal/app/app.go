@@ -131,6 +131,7 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	}
 	topo := bus.DefaultTopology()
 	topo.Replicas, topo.ClaimTTL, topo.EventMaxAge = cfg.Replicas, cfg.ClaimTTL, cfg.EventMaxAge
+	topo.WorkMaxBytes, topo.EventMaxBytes, topo.BucketMaxBytes = cfg.WorkMaxBytes, cfg.EventMaxBytes, cfg.BucketMaxBytes
 	topo.AckWait, topo.Update = cfg.TakeoverAfter, cfg.UpdateTopology
 	var changed []string
 	topo.Logf = func(f string, args ...any) {

@@ -56,6 +56,8 @@ type Config struct {
 	MaxBodySize      int           // --max-body-size
 	ClaimTTL         time.Duration // --claim-ttl
 	EventMaxAge      time.Duration // --event-max-age
+	// Byte caps: each work queue, the events stream, each bucket.
+	WorkMaxBytes, EventMaxBytes, BucketMaxBytes int64 // --work-max-bytes, --event-max-bytes, --bucket-max-bytes
 	Replicas         int           // --replicas (JetStream replication of streams and buckets)
 	UpdateTopology   bool          // --update-topology
 	TakeoverAfter    time.Duration // --takeover-after (the consumers' AckWait)
@@ -88,6 +90,7 @@ func Defaults() Config {
 		CallTimeout: w.CallTimeout, ReconcileEvery: w.ReconcileEvery, RecheckAfter: w.RecheckAfter, ShutdownTimeout: 20 * time.Second,
 		MaxBodySize: w.MaxBodySize, ClaimTTL: t.ClaimTTL, EventMaxAge: t.EventMaxAge, Replicas: t.Replicas,
 		TakeoverAfter: t.AckWait, NATSConnectTimeout: time.Minute,
+		WorkMaxBytes: t.WorkMaxBytes, EventMaxBytes: t.EventMaxBytes, BucketMaxBytes: t.BucketMaxBytes,
 		BreakerThreshold: w.BreakerThreshold, BreakerProbe: w.BreakerProbe,
 	}
 }
@@ -131,6 +134,14 @@ func (c Config) Validate() error {
 		{"breaker-probe-every", c.BreakerProbe}} {
 		if d.v <= 0 {
 			bad(d.flag, "%v: must be > 0", d.v)
+		}
+	}
+	for _, b := range []struct {
+		flag string
+		v    int64
+	}{{"work-max-bytes", c.WorkMaxBytes}, {"event-max-bytes", c.EventMaxBytes}, {"bucket-max-bytes", c.BucketMaxBytes}} {
+		if b.v < 1<<20 {
+			bad(b.flag, "%d: must be at least 1MiB", b.v)
 		}
 	}
 	if c.BreakerThreshold < 1 {
