@@ -50,6 +50,7 @@ func integer(p *int) func(string) error {
 		return nil
 	}
 }
+
 // byteUnits are the suffixes byteSize takes, largest first.
 var byteUnits = []struct {
 	suffix string
@@ -135,8 +136,9 @@ func settings(c *app.Config) []setting {
 		s("nats-port", "embedded NATS server's port (-1: any free port)", integer(&c.NATSPort), func() string { return strconv.Itoa(c.NATSPort) }),
 		s("subject-prefix", "prefix of every subject, stream and bucket", str(&c.SubjectPrefix), func() string { return c.SubjectPrefix }),
 		{name: "regions", help: "regions whose copies are discovered with DescribeImages, comma separated", set: list(&c.Regions), list: true, show: func() string { return strings.Join(c.Regions, ",") }},
-		s("ecs-endpoint", "override the ECS endpoint, host[:port], for all regions", str(&c.ECSEndpoint), func() string { return c.ECSEndpoint }),
-		{name: "ecs-insecure", help: "allow plain HTTP to the ECS endpoint (simulator, tests)", set: boolean(&c.ECSInsecure), boolean: true, show: func() string { return strconv.FormatBool(c.ECSInsecure) }},
+		s("ecs-endpoint", "override the ECS endpoint, host[:port] (or http://host[:port] with --ecs-insecure), for all regions", str(&c.ECSEndpoint), func() string { return c.ECSEndpoint }),
+		{name: "ecs-insecure", help: "allow plain HTTP to a loopback ECS endpoint (simulator, tests)", set: boolean(&c.ECSInsecure), boolean: true, show: func() string { return strconv.FormatBool(c.ECSInsecure) }},
+		{name: "ecs-insecure-allow-remote", help: "allow --ecs-insecure to a non-loopback endpoint (signed requests then cross the network in clear)", set: boolean(&c.ECSInsecureAllowRemote), boolean: true, show: func() string { return strconv.FormatBool(c.ECSInsecureAllowRemote) }},
 		s("qps", "API calls per second per region for the whole fleet (CancelCopyImage; DescribeImages separately)", float(&c.QPS), func() string { return fmt.Sprint(c.QPS) }),
 		s("burst", "calls per region the fleet may make at once after a quiet spell", integer(&c.Burst), func() string { return strconv.Itoa(c.Burst) }),
 		{name: "dry-run", help: "plan only, never cancel", set: boolean(&c.DryRun), boolean: true, show: func() string { return strconv.FormatBool(c.DryRun) }},

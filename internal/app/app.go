@@ -97,7 +97,7 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 
 	// The parts that fail on configuration alone come first, so a typo
 	// costs no NATS connection.
-	client, err := ecs.New(ecs.Config{Endpoint: cfg.ECSEndpoint, Insecure: cfg.ECSInsecure,
+	client, err := ecs.New(ecs.Config{Endpoint: cfg.ECSHost(), Insecure: cfg.ECSInsecure,
 		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret,
 		ReadTimeout: cfg.CallTimeout})
 	if err != nil {

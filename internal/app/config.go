@@ -34,13 +34,16 @@ type Config struct {
 	Regions         []string // --regions
 	ECSEndpoint     string   // --ecs-endpoint
 	ECSInsecure     bool     // --ecs-insecure
-	QPS             float64  // --qps
-	Burst           int      // --burst
-	DryRun          bool     // --dry-run
-	HTTPAddr        string   // --http-addr; empty = no HTTP server
-	InstanceID      string   // --instance-id
-	LogFormat       string   // --log-format json|console
-	LogLevel        string   // --log-level
+	// ECSInsecureAllowRemote allows --ecs-insecure to a non-loopback
+	// endpoint.
+	ECSInsecureAllowRemote bool    // --ecs-insecure-allow-remote
+	QPS                    float64 // --qps
+	Burst                  int     // --burst
+	DryRun                 bool    // --dry-run
+	HTTPAddr               string  // --http-addr; empty = no HTTP server
+	InstanceID             string  // --instance-id
+	LogFormat              string  // --log-format json|console
+	LogLevel               string  // --log-level
 
 	TriggerWorkers int           // --trigger-workers
 	JobWorkers     int           // --job-workers
@@ -57,10 +60,10 @@ type Config struct {
 	ClaimTTL         time.Duration // --claim-ttl
 	EventMaxAge      time.Duration // --event-max-age
 	// Byte caps: each work queue, the events stream, each bucket.
-	WorkMaxBytes, EventMaxBytes, BucketMaxBytes int64 // --work-max-bytes, --event-max-bytes, --bucket-max-bytes
-	Replicas         int           // --replicas (JetStream replication of streams and buckets)
-	UpdateTopology   bool          // --update-topology
-	TakeoverAfter    time.Duration // --takeover-after (the consumers' AckWait)
+	WorkMaxBytes, EventMaxBytes, BucketMaxBytes int64         // --work-max-bytes, --event-max-bytes, --bucket-max-bytes
+	Replicas                                    int           // --replicas (JetStream replication of streams and buckets)
+	UpdateTopology                              bool          // --update-topology
+	TakeoverAfter                               time.Duration // --takeover-after (the consumers' AckWait)
 
 	NATSConnectTimeout time.Duration // --nats-connect-timeout
 
@@ -143,6 +146,9 @@ func (c Config) Validate() error {
 		if b.v < 1<<20 {
 			bad(b.flag, "%d: must be at least 1MiB", b.v)
 		}
+	}
+	if flag, msg := c.checkECSEndpoint(); msg != "" {
+		bad(flag, "%s", msg)
 	}
 	if c.BreakerThreshold < 1 {
 		bad("breaker-threshold", "%d: must be >= 1", c.BreakerThreshold)
