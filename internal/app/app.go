@@ -97,6 +97,9 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 
 	// The parts that fail on configuration alone come first, so a typo
 	// costs no NATS connection.
+	if err := cfg.ecsEndpointError(); err != nil {
+		return err
+	}
 	client, err := ecs.New(ecs.Config{Endpoint: cfg.ECSHost(), Insecure: cfg.ECSInsecure,
 		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret,
 		ReadTimeout: cfg.CallTimeout})

@@ -147,9 +147,6 @@ func (c Config) Validate() error {
 			bad(b.flag, "%d: must be at least 1MiB", b.v)
 		}
 	}
-	if flag, msg := c.checkECSEndpoint(); msg != "" {
-		bad(flag, "%s", msg)
-	}
 	if c.BreakerThreshold < 1 {
 		bad("breaker-threshold", "%d: must be >= 1", c.BreakerThreshold)
 	}

@@ -23,6 +23,15 @@ func splitScheme(ep string) (scheme, host string) {
 	return "", ep
 }
 
+// ecsEndpointError is checkECSEndpoint as one line naming its flag. Like
+// the endpoint's own form (checked by ecs.New), it is checked at start.
+func (c Config) ecsEndpointError() error {
+	if flag, msg := c.checkECSEndpoint(); msg != "" {
+		return fmt.Errorf("--%s: %s", flag, msg)
+	}
+	return nil
+}
+
 // checkECSEndpoint explains what is wrong with the endpoint flags, or
 // returns "". Plain HTTP to a remote host would carry every signed request
 // (and the STS security token in it) in clear, so --ecs-insecure is for

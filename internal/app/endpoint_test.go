@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -35,7 +36,7 @@ func TestECSEndpointFlags(t *testing.T) {
 			c := Defaults()
 			c.PolicyPaths = []string{"p"}
 			c.ECSEndpoint, c.ECSInsecure, c.ECSInsecureAllowRemote = tt.endpoint, tt.insecure, tt.allow
-			err := c.Validate()
+			err := errors.Join(c.Validate(), c.ecsEndpointError())
 			if len(tt.want) == 0 {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
