@@ -101,7 +101,7 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 		return err
 	}
 	client, err := ecs.New(ecs.Config{Endpoint: cfg.ECSHost(), Insecure: cfg.ECSInsecure,
-		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret,
+		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret, SecurityToken: cfg.ECSSecurityToken,
 		ReadTimeout: cfg.CallTimeout})
 	if err != nil {
 		return err

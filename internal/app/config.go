@@ -72,6 +72,8 @@ type Config struct {
 	// files, ECS RAM role, OIDC). Never read from flags, so a secret does
 	// not end up in a process listing.
 	ECSAccessKeyID, ECSAccessKeySecret string
+	// ECSSecurityToken goes with them for STS credentials (tests only).
+	ECSSecurityToken string
 }
 
 // Defaults returns the configuration copyguard run starts from. The
