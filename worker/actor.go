@@ -218,11 +218,14 @@ func (a *actor) finish(ctx context.Context, log *zap.Logger, m Msg, key string, 
 		return term("done claim without result")
 	}
 	if c.Result.Outcome != string(cloud.OutcomeFailed) {
-		// The copy is no longer in flight: drop it from the inventory now
-		// rather than at the next reconcile. A failure here only delays that.
+		// The copy is no longer in flight: drop it from the shared
+		// inventory now. If that fails (NATS is electing a leader) the job
+		// comes back and tries again: dropped only from this replica's
+		// mirror, the entry would stay in the bucket, where no reconcile
+		// looks for it (they walk the mirror) and every other replica's
+		// mirror still holds it.
 		if err := a.inv.removeCopy(ctx, key); err != nil {
-			log.Warn("remove decided copy from inventory", zap.Error(err))
-			a.inv.ApplyCopy(key, nil, true)
+			return retryLater(log, m, "remove decided copy from inventory", err)
 		}
 	}
 	if err := a.publishResultTraced(ctx, *c.Result, c.Traceparent); err != nil {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -384,5 +385,45 @@ func TestHandleJobClaimSavedBeforeCall(t *testing.T) {
 	}
 	if seen.State != stateCalling || seen.Attempts != 1 || seen.Owner != "test-1" {
 		t.Errorf("claim during the call = %s attempt %d owner %s, want calling 1 test-1", seen.State, seen.Attempts, seen.Owner)
+	}
+}
+
+// TestFinishRetriesTheInventoryRemoval: a settled copy whose removal from
+// the copies bucket fails is not dropped from this replica's mirror only
+// (the bucket entry would outlive it, unseen by any reconcile): the job
+// comes back, and the redelivery removes it and publishes the result.
+func TestFinishRetriesTheInventoryRemoval(t *testing.T) {
+	r := newRig(t)
+	cp := inflight("cn-hangzhou", "m-rm000001", map[string]string{"cost-center": "a"})
+	if err := r.w.inv.putCopy(testCtx, cp); err != nil {
+		t.Fatal(err)
+	}
+	down := errors.New("nats: no response from stream")
+	r.copies.fail = func(op, key string) error {
+		if op == "delete" {
+			return down
+		}
+		return nil
+	}
+	m := r.queue(t, refOf("b-rm", "budget.exceeded"), cp)
+	if v := r.w.HandleJob(testCtx, m); v.Kind != Nak || !strings.Contains(v.Reason, "remove decided copy from inventory") {
+		t.Fatalf("verdict %v %q, want a nak for the failed removal", v.Kind, v.Reason)
+	}
+	if _, ok := r.w.inv.index.Get(cp.Region, cp.ImageID); !ok {
+		t.Error("the copy left the mirror while it stays in the bucket")
+	}
+	if n := len(r.results(t)); n != 0 {
+		t.Errorf("%d results before the removal, want 0", n)
+	}
+	r.copies.fail = nil
+	m.Delivered = 2
+	if v := r.w.HandleJob(testCtx, m); v.Kind != Ack {
+		t.Fatalf("redelivery: %v %q", v.Kind, v.Reason)
+	}
+	if _, ok := r.copies.entry(copyKey(cp)); ok {
+		t.Error("the copy is still in the bucket")
+	}
+	if rs := r.results(t); len(rs) != 1 || rs[0].Outcome != "cancelled" || r.calls.count() != 1 {
+		t.Errorf("results %+v after %d calls, want one cancelled after one call", rs, r.calls.count())
 	}
 }

@@ -179,6 +179,9 @@ func (b *breaker) record(ctx context.Context, callErr error) error {
 func (b *breaker) claimProbe(ctx context.Context) (bool, error) {
 	won := false
 	err := b.update(ctx, func(s *breakerState, now time.Time) bool {
+		// update calls this again after a lost compare-and-set: only the
+		// last call, the one whose write succeeded, may say "won".
+		won = false
 		if !s.Open || now.Before(s.NextProbe) {
 			return false
 		}

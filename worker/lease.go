@@ -42,6 +42,9 @@ import (
 // listing with its retries may run.
 func leaseTTL(every time.Duration) time.Duration { return every - every/10 }
 
+// minKeyTTL is the shortest per-key TTL JetStream accepts.
+const minKeyTTL = time.Second
+
 // readyWithin is how recent a region's last complete listing must be for
 // the inventory to count as ready: two rounds, so one missed round (a
 // replica died holding the lease) does not flap readiness.
@@ -66,8 +69,12 @@ func (i *inventory) acquireLease(ctx context.Context, region string, now time.Ti
 	key := reconcileLeaseKey(region)
 	ttl := leaseTTL(i.cfg.ReconcileEvery)
 	val, _ := json.Marshal(lease{By: i.cfg.Instance, Until: now.Add(ttl)})
+	// The key's TTL only cleans up; until decides. JetStream refuses a
+	// per-message TTL under a second, which a short --reconcile-every
+	// would ask for.
+	keyTTL := max(ttl, minKeyTTL)
 	for range 3 {
-		_, err := i.cfg.Leases.Create(ctx, key, val, ttl)
+		_, err := i.cfg.Leases.Create(ctx, key, val, keyTTL)
 		if err == nil {
 			return true, nil
 		}

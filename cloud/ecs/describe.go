@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
-	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
-
 	"github.com/copyguard/copyguard/cloud"
 )
 
@@ -43,18 +40,9 @@ func (c *Client) DescribeCopies(ctx context.Context, region string, ids []string
 		}
 		want[id] = true
 	}
-	req := ecs.CreateDescribeImagesRequest()
-	req.RegionId = region
+	req := describeRequest(region, strings.Join(cloud.AllStatuses(), ","), 1)
 	req.ImageId = strings.Join(ids, ",")
-	req.Status = strings.Join(cloud.AllStatuses(), ",")
-	req.ImageOwnerAlias = "self"
-	req.PageNumber = requests.NewInteger(1)
-	req.PageSize = requests.NewInteger(pageSize)
-	resp := ecs.CreateDescribeImagesResponse()
-	err := c.call(ctx, "DescribeImages", req, resp)
-	if err == nil {
-		err = c.checkAnswer(resp, resp.RequestId)
-	}
+	resp, err := c.describe(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("describe copies in %s: %w", region, err)
 	}

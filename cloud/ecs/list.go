@@ -62,12 +62,23 @@ func (c *Client) ListCopies(ctx context.Context, region string) ([]cloud.Copy, e
 }
 
 func (c *Client) describePage(ctx context.Context, region string, page int) (*ecs.DescribeImagesResponse, error) {
+	return c.describe(ctx, describeRequest(region, cloud.StatusWaiting+","+cloud.StatusCreating, page))
+}
+
+// describeRequest is a DescribeImages request for this account's own
+// images in region with the given statuses, one page of pageSize.
+func describeRequest(region, statuses string, page int) *ecs.DescribeImagesRequest {
 	req := ecs.CreateDescribeImagesRequest()
 	req.RegionId = region
-	req.Status = cloud.StatusWaiting + "," + cloud.StatusCreating
+	req.Status = statuses
 	req.ImageOwnerAlias = "self"
 	req.PageNumber = requests.NewInteger(page)
 	req.PageSize = requests.NewInteger(pageSize)
+	return req
+}
+
+// describe sends one DescribeImages request and checks its answer.
+func (c *Client) describe(ctx context.Context, req *ecs.DescribeImagesRequest) (*ecs.DescribeImagesResponse, error) {
 	resp := ecs.CreateDescribeImagesResponse()
 	err := c.call(ctx, "DescribeImages", req, resp)
 	if err == nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
-	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
 )
 
 // Probe makes the cheapest call that proves access to region works: one
@@ -15,17 +14,10 @@ func (c *Client) Probe(ctx context.Context, region string) error {
 	if err := checkRegion(region); err != nil {
 		return fmt.Errorf("probe %s: %w", region, err)
 	}
-	req := ecs.CreateDescribeImagesRequest()
-	req.RegionId = region
-	req.ImageOwnerAlias = "self"
-	req.PageNumber = requests.NewInteger(1)
+	// No Status: the API's default (Available) is as good a proof as any.
+	req := describeRequest(region, "", 1)
 	req.PageSize = requests.NewInteger(1)
-	resp := ecs.CreateDescribeImagesResponse()
-	err := c.call(ctx, "DescribeImages", req, resp)
-	if err == nil {
-		err = c.checkAnswer(resp, resp.RequestId)
-	}
-	if err != nil {
+	if _, err := c.describe(ctx, req); err != nil {
 		return fmt.Errorf("probe %s: %w", region, err)
 	}
 	return nil

@@ -70,8 +70,9 @@ func TestBenchFleet(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 3 {
-		t.Fatalf("%d figures, want 3:\n%s", len(rep.Rows), stdout.String())
+	// Fan-out ratio, throttled share, takeover first and last.
+	if len(rep.Rows) != 4 {
+		t.Fatalf("%d figures, want 4:\n%s", len(rep.Rows), stdout.String())
 	}
 	for _, r := range rep.Rows {
 		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Value < 0 {

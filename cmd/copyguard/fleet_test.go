@@ -399,3 +399,24 @@ func TestFleetBudget(t *testing.T) {
 	t.Logf("%d copies in %d regions at %d/s: all cancelled after %v (%.2f × N/Q per region); %d of %d calls throttled",
 		n, len(regions), q, took.Round(10*time.Millisecond), took.Seconds()/(float64(n)/float64(len(regions))/q), throttled, len(all))
 }
+
+// TestStopWhileStarting: SIGTERM while run still waits for NATS stops it
+// promptly, with exit status 0 (a requested stop is no failure) and no
+// panic, instead of waiting out --nats-connect-timeout.
+func TestStopWhileStarting(t *testing.T) {
+	w := startWorld(t)
+	p := startProc(t, runEnv, workerArgs("nats://127.0.0.1:1", w.SimAddr(), "stopped", "", "--nats-connect-timeout", "5m")...)
+	natstest.WaitFor(t, "a failed connect attempt in the log", 20*time.Second, func() bool {
+		return strings.Contains(p.out.String(), "nats not reachable yet")
+	})
+	start := time.Now()
+	if err := p.stop(t); err != nil {
+		t.Errorf("SIGTERM while starting: %v, want exit status 0\n%s", err, p.out.String())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stopped after %v", d)
+	}
+	if out := p.out.String(); strings.Contains(out, "panic:") || strings.Contains(out, "goroutine ") {
+		t.Errorf("output has a panic:\n%s", out)
+	}
+}

@@ -34,6 +34,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer func() { _ = log.Sync() }()
 	a, err := app.Start(ctx, cfg, log, prometheus.NewRegistry())
+	if err != nil && ctx.Err() != nil {
+		// SIGTERM while starting: what was started is stopped again, and
+		// a requested stop is not a failure.
+		log.Info("signal received while starting; stopped", zap.Error(err))
+		return nil
+	}
 	if err != nil {
 		return err
 	}

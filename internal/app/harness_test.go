@@ -50,7 +50,13 @@ func (e *env) seeded() []string {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	w, err := world.New(world.Config{StoreDir: t.TempDir()})
+	return newEnvWith(t, world.Config{StoreDir: t.TempDir()})
+}
+
+// newEnvWith is newEnv on a world made with cfg (a NATS cluster, say).
+func newEnvWith(t *testing.T, cfg world.Config) *env {
+	t.Helper()
+	w, err := world.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,15 +211,19 @@ type trackedPublisher struct {
 }
 
 func (p *trackedPublisher) Publish(ctx context.Context, subject, msgID string, body []byte) error {
-	err := p.Publisher.Publish(ctx, subject, msgID, body)
+	return p.note(p.Publisher.Publish(ctx, subject, msgID, body))
+}
+
+// note records how a publish went and returns its error.
+func (p *trackedPublisher) note(err error) error {
 	now := time.Now()
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err != nil {
 		p.lastErr, p.errAt = err, now
 	} else {
 		p.okAt = now
 	}
-	p.mu.Unlock()
 	return err
 }
 
@@ -230,16 +234,7 @@ func (p *trackedPublisher) PublishWithHeaders(ctx context.Context, subject, msgI
 	if !ok {
 		return p.Publish(ctx, subject, msgID, body)
 	}
-	err := hp.PublishWithHeaders(ctx, subject, msgID, body, headers)
-	now := time.Now()
-	p.mu.Lock()
-	if err != nil {
-		p.lastErr, p.errAt = err, now
-	} else {
-		p.okAt = now
-	}
-	p.mu.Unlock()
-	return err
+	return p.note(hp.PublishWithHeaders(ctx, subject, msgID, body, headers))
 }
 
 // publishFailureWindow is how long a failed publish with no success since
