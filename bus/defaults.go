@@ -53,16 +53,39 @@ const (
 	markerTTL = time.Minute
 )
 
+// Byte caps on every stream and bucket, so that no input fills the disk
+// the NATS server shares with everything else. JetStream reserves a
+// stream's MaxBytes on creation, so together they must fit the server's
+// max_file_store (8 GB in deploy/kubernetes' with-nats overlay): these
+// come to 4.25 GiB.
+const (
+	// DefaultWorkMaxBytes caps each work queue (triggers, inventory,
+	// jobs): 4,096 triggers of the largest accepted size (64 KiB), and
+	// hundreds of thousands of ordinary ones or of jobs. Full, it refuses
+	// new messages (DiscardNew) and the publisher gets an error.
+	DefaultWorkMaxBytes = 256 << 20
+	// DefaultEventMaxBytes caps the events stream (decisions, results,
+	// audit, rejected); full, it drops its oldest events before
+	// --event-max-age.
+	DefaultEventMaxBytes = 2 << 30
+	// DefaultBucketMaxBytes caps each KV bucket: some 500,000 claims of
+	// about 500 bytes. Full, a bucket refuses writes.
+	DefaultBucketMaxBytes = 256 << 20
+)
+
 // DefaultTopology is what copyguard run uses unless configured.
 func DefaultTopology() TopologyConfig {
 	return TopologyConfig{
-		Replicas:      1,
-		EventMaxAge:   7 * 24 * time.Hour,
-		ClaimTTL:      7 * 24 * time.Hour,
-		DedupWindow:   10 * time.Minute,
-		MaxPending:    1_000_000,
-		AckWait:       DefaultAckWait,
-		MaxAckPending: 1024,
+		Replicas:       1,
+		EventMaxAge:    7 * 24 * time.Hour,
+		ClaimTTL:       7 * 24 * time.Hour,
+		DedupWindow:    10 * time.Minute,
+		MaxPending:     1_000_000,
+		AckWait:        DefaultAckWait,
+		MaxAckPending:  1024,
+		WorkMaxBytes:   DefaultWorkMaxBytes,
+		EventMaxBytes:  DefaultEventMaxBytes,
+		BucketMaxBytes: DefaultBucketMaxBytes,
 	}
 }
 

@@ -30,6 +30,14 @@ func TestDefaults(t *testing.T) {
 	if d.Replicas != 1 || d.MaxPending != 1_000_000 || d.MaxAckPending != 1024 {
 		t.Errorf("replicas %d, max pending %d, max ack pending %d; want 1, 1000000, 1024", d.Replicas, d.MaxPending, d.MaxAckPending)
 	}
+	if d.WorkMaxBytes != 256<<20 || d.EventMaxBytes != 2<<30 || d.BucketMaxBytes != 256<<20 {
+		t.Errorf("max bytes: work %d, events %d, buckets %d; want 256 MiB, 2 GiB, 256 MiB", d.WorkMaxBytes, d.EventMaxBytes, d.BucketMaxBytes)
+	}
+	// JetStream reserves each cap: together they must fit the with-nats
+	// overlay's max_file_store of 8 GB.
+	if total := 3*d.WorkMaxBytes + d.EventMaxBytes + 6*d.BucketMaxBytes; total > 8e9 {
+		t.Errorf("the caps reserve %d bytes, over 8 GB", total)
+	}
 	if bus.HeartbeatFor(time.Second) != time.Second/5 {
 		t.Errorf("HeartbeatFor(1s) = %v, want a fifth", bus.HeartbeatFor(time.Second))
 	}

@@ -61,6 +61,8 @@ type TopologyConfig struct {
 	MaxPending    int64         // cap on unprocessed triggers / jobs; publishers fail beyond it
 	AckWait       time.Duration
 	MaxAckPending int
+	// Byte caps: each work queue, the events stream, each bucket (0: none).
+	WorkMaxBytes, EventMaxBytes, BucketMaxBytes int64
 	// Update applies these settings to objects that exist with others;
 	// without it Setup refuses to start on a mismatch.
 	Update bool
@@ -99,6 +101,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 			Storage:   jetstream.FileStorage,
 			Replicas:  c.Replicas,
 			MaxMsgs:   c.MaxPending,
+			MaxBytes:  orDefault(c.WorkMaxBytes),
 			// Publishers get an error when full instead of losing old work.
 			Discard:    jetstream.DiscardNew,
 			Duplicates: c.DedupWindow,
@@ -123,6 +126,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 		Storage:    jetstream.FileStorage,
 		Replicas:   c.Replicas,
 		MaxAge:     c.EventMaxAge,
+		MaxBytes:   orDefault(c.EventMaxBytes),
 		Duplicates: c.eventDuplicates(),
 	}); err != nil {
 		return nil, err
@@ -157,6 +161,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, n Names, c TopologyConfi
 		kv, err := ensureBucket(ctx, js, jetstream.KeyValueConfig{
 			Bucket: b.bucket, Description: b.what, History: b.history, TTL: b.ttl,
 			Storage: jetstream.FileStorage, Replicas: c.Replicas, LimitMarkerTTL: b.markerTTL,
+			MaxBytes: orDefault(c.BucketMaxBytes),
 		}, c.Update, logf)
 		if err != nil {
 			return nil, err

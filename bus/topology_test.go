@@ -69,8 +69,11 @@ func checkTopology(t *testing.T, js jetstream.JetStream, prefix string, cfg bus.
 		if !slices.Equal(c.Subjects, s.subjects) || c.Retention != s.retention || c.Duplicates != cfg.DedupWindow {
 			t.Errorf("stream %s: subjects %v retention %v dedup %v", s.name, c.Subjects, c.Retention, c.Duplicates)
 		}
-		if s.retention == jetstream.WorkQueuePolicy && (c.Discard != jetstream.DiscardNew || c.MaxMsgs != cfg.MaxPending) {
-			t.Errorf("work queue %s: discard %v max msgs %d", s.name, c.Discard, c.MaxMsgs)
+		if s.retention == jetstream.WorkQueuePolicy && (c.Discard != jetstream.DiscardNew || c.MaxMsgs != cfg.MaxPending || c.MaxBytes != cfg.WorkMaxBytes) {
+			t.Errorf("work queue %s: discard %v max msgs %d max bytes %d", s.name, c.Discard, c.MaxMsgs, c.MaxBytes)
+		}
+		if s.retention == jetstream.LimitsPolicy && c.MaxBytes != cfg.EventMaxBytes {
+			t.Errorf("stream %s: max bytes %d, want %d", s.name, c.MaxBytes, cfg.EventMaxBytes)
 		}
 		if s.consumer == "" {
 			continue
@@ -109,6 +112,9 @@ func checkTopology(t *testing.T, js jetstream.JetStream, prefix string, cfg bus.
 		}
 		if st.TTL() != b.ttl || (st.LimitMarkerTTL() > 0) != b.markers || st.History() != b.maxHist {
 			t.Errorf("bucket %s: ttl %v limit markers %v history %d", b.name, st.TTL(), st.LimitMarkerTTL(), st.History())
+		}
+		if mb := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.MaxBytes; mb != cfg.BucketMaxBytes {
+			t.Errorf("bucket %s: max bytes %d, want %d", b.name, mb, cfg.BucketMaxBytes)
 		}
 	}
 }

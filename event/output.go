@@ -92,7 +92,10 @@ type Decision struct {
 	Instance      string    `json:"instance"`
 	// Note says, for a decision that selected nothing, why where the
 	// worker can tell cheaply: e.g. `no copy m-x in cn-shanghai is
-	// known; regions watched: cn-hangzhou, cn-shanghai`.
+	// known; regions watched: cn-hangzhou, cn-shanghai`. Whatever was
+	// selected, it names the policies whose `sources` refused the
+	// trigger's source: `source "laptop" may not trigger policy "x" (not
+	// in its sources)`.
 	Note string `json:"note,omitempty"`
 }
 

@@ -15,10 +15,11 @@ import (
 // maxExprSize bounds the length of one expression, in characters.
 const maxExprSize = 10_000
 
-// newEnvs builds the two CEL environments: `when` sees only trigger and
-// now; `match` also sees copy.
-func newEnvs() (*query.Envs, error) {
-	base, err := cel.NewEnv()
+// newEnvsWith builds the two CEL environments: `when` sees only trigger
+// and now; `match` also sees copy.
+// regex is the cache of compiled `matches` patterns the set shares.
+func newEnvsWith(regex *regexCache) (*query.Envs, error) {
+	base, err := cel.NewCustomEnv(regexLib(regex)...)
 	if err != nil {
 		return nil, err
 	}

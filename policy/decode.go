@@ -18,7 +18,7 @@ import (
 
 // policyKeys are the keys a policy may have, in the order the README
 // documents them.
-var policyKeys = []string{"name", "description", "on", "when", "match", "action",
+var policyKeys = []string{"name", "description", "on", "sources", "when", "match", "action",
 	"max_cancels", "max_rate", "dry_run", "active_for", "released_by", "enabled"}
 
 var (

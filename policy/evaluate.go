@@ -32,6 +32,10 @@ type Plan struct {
 	// Fired lists, in load order, the enabled policies whose `on` covers the
 	// trigger type and whose `when` was true.
 	Fired []string
+	// Refused lists, in load order, the enabled cancel policies whose `on`
+	// covers the trigger type but whose `sources` do not accept the
+	// trigger's source: they did not fire.
+	Refused []string
 	// Decisions holds one entry per copy that any cancel policy selected,
 	// sorted by (region, image_id).
 	Decisions []Decision
@@ -173,6 +177,10 @@ func (s *Set) Evaluate(t Trigger, copies *CopyIndex, now time.Time, opts ...Eval
 			continue
 		}
 		if p.Action == ActionCancel && cfg.only != nil && !cfg.only[p.Name] {
+			continue
+		}
+		if !p.Accepts(t.Source) {
+			plan.Refused = append(plan.Refused, p.Name)
 			continue
 		}
 		if !ev.when(p) {

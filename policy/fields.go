@@ -43,6 +43,7 @@ func (d *fieldDecoder) missing(field, format string, args ...any) {
 func (d *fieldDecoder) decode(p *Policy) {
 	p.Description = d.str("description")
 	p.On = d.on()
+	p.Sources = d.sources()
 	p.Action = d.action()
 	p.MaxCancels = d.maxCancels()
 	p.MaxRate = d.maxRate()
@@ -51,7 +52,8 @@ func (d *fieldDecoder) decode(p *Policy) {
 	p.ActiveFor = d.activeFor()
 	p.ReleasedBy = d.releasedBy(p.ActiveFor)
 	if p.Action == ActionProtect {
-		for _, k := range []string{"max_cancels", "max_rate", "dry_run", "active_for"} {
+		// sources too: a veto must not depend on who sent the trigger.
+		for _, k := range []string{"sources", "max_cancels", "max_rate", "dry_run", "active_for"} {
 			if d.fields[k] != nil {
 				d.fail(d.keys[k], k, "only cancel policies take %s; a protect policy always vetoes", k)
 			}

@@ -31,6 +31,10 @@ type Policy struct {
 	Description string
 	// On lists the trigger types the policy listens to; "*" means all.
 	On []string
+	// Sources, when set, lists the CloudEvents sources (exact, or with `*`
+	// for any run of characters) whose triggers may fire the policy; see
+	// Accepts.
+	Sources []string
 	// When and Match are the CEL sources, as written.
 	When, Match string
 	// Action is ActionCancel or ActionProtect.
@@ -80,6 +84,8 @@ type Set struct {
 	policies []*Policy
 	byName   map[string]*Policy
 	version  string
+	// regex holds the compiled `matches` patterns of this set's programs.
+	regex *regexCache
 }
 
 // Version is a hash of what was loaded (file names and contents), the same

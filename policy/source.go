@@ -145,11 +145,12 @@ func readMessage(err error) string {
 // Compile compiles in-memory sources into a Set, in the order given, and
 // returns every problem at once as a *LoadError.
 func Compile(srcs ...Source) (*Set, error) {
-	env, err := newEnvs()
+	regex := newRegexCache()
+	env, err := newEnvsWith(regex)
 	if err != nil {
 		return nil, fmt.Errorf("build cel environment: %w", err)
 	}
-	set := &Set{byName: map[string]*Policy{}}
+	set := &Set{byName: map[string]*Policy{}, regex: regex}
 	var problems []Problem
 	named := map[string]*parsedPolicy{}
 	for _, src := range srcs {

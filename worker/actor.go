@@ -121,7 +121,7 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		a.health.record(apiCancel, j.Copy.Region, callErr, a.cfg.Now())
 		next := a.cfg.Retry.afterCall(callErr, unknown, c.Failures, spent+took)
 		code := errorCode(callErr)
-		a.m.CancelCalls.WithLabelValues(j.Copy.Region, code).Inc()
+		a.m.CancelCalls.WithLabelValues(a.labels.region(j.Copy.Region), a.labels.code(code)).Inc()
 		if err := br.record(ctx, callErr); err != nil {
 			log.Warn("update the region's circuit breaker", zap.Error(err))
 		}
@@ -147,7 +147,7 @@ func (a *actor) HandleJob(ctx context.Context, m Msg) (v Verdict) {
 		}
 		c.Unknown = next.unknown
 		if next.retry {
-			a.m.Retries.WithLabelValues(j.Copy.Region, code).Inc()
+			a.m.Retries.WithLabelValues(a.labels.region(j.Copy.Region), a.labels.code(code)).Inc()
 			log.Info("cancel failed; retrying", zap.Int("attempt", c.Attempts), zap.String("code", code), zap.Duration("delay", next.delay), zap.Error(callErr))
 			c.State = stateDecided
 			if rev, err = a.claims.save(ctx, key, c, rev); err != nil {
@@ -289,7 +289,7 @@ func (a *actor) call(ctx context.Context, c cloud.Copy) (string, error) {
 	defer cancel()
 	start := time.Now()
 	id, err := a.cfg.Canceller.CancelCopy(cctx, c.Region, c.ImageID)
-	a.m.CallSeconds.WithLabelValues(c.Region).Observe(time.Since(start).Seconds())
+	a.m.CallSeconds.WithLabelValues(a.labels.region(c.Region)).Observe(time.Since(start).Seconds())
 	return id, err
 }
 

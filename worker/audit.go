@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -116,6 +117,9 @@ func (d *decider) note(set *policy.Set, t policy.Trigger, plan *policy.Plan) str
 		p := set.Policy(name)
 		return p != nil && p.Action == policy.ActionCancel
 	}):
+		if len(plan.Refused) > 0 {
+			return "" // sourceNote says why
+		}
 		return "no cancel policy fired: their when was false for this trigger"
 	}
 	region, _ := t.Data["region"].(string)
@@ -138,4 +142,29 @@ func (d *decider) note(set *policy.Set, t policy.Trigger, plan *policy.Plan) str
 		}
 	}
 	return fmt.Sprintf("no copy matched; %d copies known; %s", d.inv.index.Len(), watched)
+}
+
+// sourceNote names the policies whose `sources` refused the trigger's
+// source, e.g. `source "laptop" may not trigger policy "stop-copies"
+// (not in its sources)`.
+func sourceNote(source string, refused []string) string {
+	quoted := make([]string, len(refused))
+	for i, p := range refused {
+		quoted[i] = strconv.Quote(p)
+	}
+	if len(refused) == 1 {
+		return fmt.Sprintf("source %q may not trigger policy %s (not in its sources)", source, quoted[0])
+	}
+	return fmt.Sprintf("source %q may not trigger policies %s (not in their sources)", source, strings.Join(quoted, ", "))
+}
+
+// joinNotes joins the non-empty notes with "; ".
+func joinNotes(notes ...string) string {
+	var out []string
+	for _, n := range notes {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -26,6 +26,7 @@ type base struct {
 	limits   *limiters
 	health   *health
 	breakers *breakers // per-region circuit breakers (breaker.go)
+	labels   *labels   // bounds the metric label values taken from input
 }
 
 // publishResult publishes one copy's final result under its

@@ -80,13 +80,14 @@ type breakers struct {
 	instance  string
 	log       *zap.Logger
 	gauge     *prometheus.GaugeVec // copyguard_circuit_open{region}
+	label     func(region string) string
 
 	mu sync.Mutex // guards m
 	m  map[string]*breaker
 }
 
-func newBreakers(kv KV, threshold int, every time.Duration, instance string, now func() time.Time, log *zap.Logger, gauge *prometheus.GaugeVec) *breakers {
-	return &breakers{kv: kv, threshold: threshold, every: every, instance: instance, now: now, log: log, gauge: gauge, m: map[string]*breaker{}}
+func newBreakers(kv KV, threshold int, every time.Duration, instance string, now func() time.Time, log *zap.Logger, gauge *prometheus.GaugeVec, label func(region string) string) *breakers {
+	return &breakers{kv: kv, threshold: threshold, every: every, instance: instance, now: now, log: log, gauge: gauge, label: label, m: map[string]*breaker{}}
 }
 
 func (bs *breakers) get(region string) *breaker {
@@ -96,7 +97,7 @@ func (bs *breakers) get(region string) *breaker {
 	if !ok {
 		b = &breaker{region: region, key: breakerKey(region), bs: bs}
 		bs.m[region] = b
-		bs.gauge.WithLabelValues(region).Set(0)
+		bs.gauge.WithLabelValues(bs.label(region)).Set(0)
 	}
 	return b
 }
@@ -261,13 +262,13 @@ func (b *breaker) changed(was, now breakerState) {
 	}
 	log := b.bs.log.With(zap.String("region", b.region))
 	if now.Open {
-		b.bs.gauge.WithLabelValues(b.region).Set(1)
+		b.bs.gauge.WithLabelValues(b.bs.label(b.region)).Set(1)
 		log.Error("circuit open: cloud calls in this region stop; cancels are held until a probe succeeds",
 			zap.String("code", now.Code), zap.String("message", now.Message), zap.Int("failures", now.Failures),
 			zap.String("opened_by", now.OpenedBy), zap.Duration("probe_every", b.bs.every))
 		return
 	}
-	b.bs.gauge.WithLabelValues(b.region).Set(0)
+	b.bs.gauge.WithLabelValues(b.bs.label(b.region)).Set(0)
 	log.Warn("circuit closed: cloud access works again; held cancels resume")
 }
 

@@ -90,13 +90,17 @@ func (d *decider) HandleTrigger(ctx context.Context, m Msg) (v Verdict) {
 	if len(plan.Decisions) == 0 {
 		dec.Note = d.note(set, t, plan)
 	}
+	if len(plan.Refused) > 0 {
+		dec.Note = joinNotes(sourceNote(t.Source, plan.Refused), dec.Note)
+		log().Info("trigger source not accepted", zap.String("source", t.Source), zap.Strings("policies", plan.Refused))
+	}
 	if err := d.recordConditions(ctx, set, t, ref, plan, now); err != nil {
 		return retryLater(log(), m, "record conditions", err)
 	}
 	if err := d.publishEventTraced(ctx, tr.traceparent, d.subjects.Decision(), decisionMsgID(ref), event.TypeDecision, ev.ID, *dec); err != nil {
 		return retryLater(log(), m, "publish decision", err)
 	}
-	d.m.Triggers.WithLabelValues(ev.Type).Inc()
+	d.m.Triggers.WithLabelValues(triggerTypeLabel(set, ev.Type)).Inc()
 	d.m.DecideSeconds.Observe(time.Since(start).Seconds())
 	if len(dec.Cancel)+len(dec.Held)+len(dec.Protected)+len(dec.Planned) > 0 {
 		log().Info("trigger decided", zap.Strings("policies", dec.Fired), zap.Int("cancel", len(dec.Cancel)),

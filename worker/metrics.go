@@ -29,11 +29,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	ns := "copyguard"
 	m := &Metrics{
 		Rechecks:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rechecks_total", Help: "Copies read again with DescribeImages before a cancel, by region."}, []string{"region"}),
-		Triggers:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "triggers_total", Help: "Triggers decided, by type."}, []string{"type"}),
+		Triggers:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "triggers_total", Help: "Triggers decided, by type: a built-in type or one a loaded policy names; any other type is counted as other."}, []string{"type"}),
 		Rejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejected_total", Help: "Input events rejected, by input kind."}, []string{"input"}),
 		Decisions:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "decisions_total", Help: "Per-copy decisions, by action."}, []string{"action"}),
 		Results:     prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "results_total", Help: "Results published, by outcome."}, []string{"outcome"}),
-		CancelCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "cancel_calls_total", Help: "CancelCopyImage calls, by region and error code (empty: success)."}, []string{"region", "code"}),
+		CancelCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "cancel_calls_total", Help: "CancelCopyImage calls, by region and error code (empty: success); regions besides --regions past the first 32, and codes past the first 64, are counted as other."}, []string{"region", "code"}),
 		Retries:     prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retries_total", Help: "Retried CancelCopyImage calls, by region and error code."}, []string{"region", "code"}),
 		EvalErrors:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "eval_errors_total", Help: "CEL runtime errors while evaluating policies."}),
 		DecideSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "decide_seconds", Help: "Time from trigger received to decision published.",

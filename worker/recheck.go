@@ -218,7 +218,7 @@ func (a *actor) recheck(ctx context.Context, log *zap.Logger, m Msg, key string,
 		}
 		return retryLater(log, m, "re-check copy", err), true
 	}
-	a.m.Rechecks.WithLabelValues(base.Region).Inc()
+	a.m.Rechecks.WithLabelValues(a.labels.region(base.Region)).Inc()
 	seen := fmt.Sprintf("re-checked at %s", now.UTC().Format(time.RFC3339))
 	if !found {
 		r := a.recheckResult(j, c, cloud.OutcomeAlreadyGone, seen+": DescribeImages no longer finds the copy", now)

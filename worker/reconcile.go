@@ -46,11 +46,11 @@ const listAttempts = 4
 func (i *inventory) reconcileRegion(ctx context.Context, region string) error {
 	won, err := i.acquireLease(ctx, region, i.cfg.Now())
 	if err != nil {
-		i.m.Reconciles.WithLabelValues(region, "error").Inc()
+		i.m.Reconciles.WithLabelValues(i.labels.region(region), "error").Inc()
 		return fmt.Errorf("reconcile %s: %w", region, err)
 	}
 	if !won {
-		i.m.Reconciles.WithLabelValues(region, "skipped").Inc()
+		i.m.Reconciles.WithLabelValues(i.labels.region(region), "skipped").Inc()
 		if _, err := i.readRecord(ctx, region); err != nil {
 			i.log.Debug("read listing record", zap.String("region", region), zap.Error(err))
 		}
@@ -60,13 +60,13 @@ func (i *inventory) reconcileRegion(ctx context.Context, region string) error {
 	lctx, cancel := context.WithTimeout(ctx, leaseTTL(i.cfg.ReconcileEvery))
 	err = i.listAndApply(lctx, region)
 	cancel()
-	i.m.ReconcileSeconds.WithLabelValues(region).Observe(time.Since(began).Seconds())
+	i.m.ReconcileSeconds.WithLabelValues(i.labels.region(region)).Observe(time.Since(began).Seconds())
 	if err != nil {
-		i.m.Reconciles.WithLabelValues(region, "error").Inc()
+		i.m.Reconciles.WithLabelValues(i.labels.region(region), "error").Inc()
 		err = fmt.Errorf("reconcile %s: %w", region, err)
 		return errors.Join(err, i.recordListing(ctx, region, err), i.releaseLease(ctx, region))
 	}
-	i.m.Reconciles.WithLabelValues(region, "ok").Inc()
+	i.m.Reconciles.WithLabelValues(i.labels.region(region), "ok").Inc()
 	return i.recordListing(ctx, region, nil)
 }
 

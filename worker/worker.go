@@ -27,8 +27,8 @@ func New(cfg Config) (*Worker, error) {
 	}
 	cfg.defaults()
 	b := &base{cfg: cfg, subjects: event.SubjectsFor(cfg.Prefix), log: cfg.Logger, m: NewMetrics(cfg.Registerer),
-		limits: newLimiters(cfg.Limits, cfg.QPS, cfg.Burst, cfg.Now), health: newHealth(cfg.Regions)}
-	b.breakers = newBreakers(cfg.Limits, cfg.BreakerThreshold, cfg.BreakerProbe, cfg.Instance, cfg.Now, cfg.Logger, b.m.CircuitOpen)
+		limits: newLimiters(cfg.Limits, cfg.QPS, cfg.Burst, cfg.Now), health: newHealth(cfg.Regions), labels: newLabels(cfg.Regions)}
+	b.breakers = newBreakers(cfg.Limits, cfg.BreakerThreshold, cfg.BreakerProbe, cfg.Instance, cfg.Now, cfg.Logger, b.m.CircuitOpen, b.labels.region)
 	for _, r := range cfg.Regions {
 		b.breakers.get(r)
 	}

@@ -50,6 +50,41 @@ func integer(p *int) func(string) error {
 		return nil
 	}
 }
+
+// byteUnits are the suffixes byteSize takes, largest first.
+var byteUnits = []struct {
+	suffix string
+	n      int64
+}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+
+// byteSize takes a whole number of bytes, or of KiB, MiB, GiB or TiB.
+func byteSize(p *int64) func(string) error {
+	return func(v string) error {
+		for _, u := range byteUnits {
+			num, ok := strings.CutSuffix(v, u.suffix)
+			if !ok {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n < 0 || n > (1<<62)/u.n {
+				break
+			}
+			*p = n * u.n
+			return nil
+		}
+		return fmt.Errorf("%q is not a size: want bytes, or a whole number of KiB, MiB, GiB or TiB", v)
+	}
+}
+
+func formatBytes(n int64) string {
+	for _, u := range byteUnits[:4] {
+		if n >= u.n && n%u.n == 0 {
+			return strconv.FormatInt(n/u.n, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func float(p *float64) func(string) error {
 	return func(v string) error {
 		f, err := strconv.ParseFloat(v, 64)
@@ -101,8 +136,9 @@ func settings(c *app.Config) []setting {
 		s("nats-port", "embedded NATS server's port (-1: any free port)", integer(&c.NATSPort), func() string { return strconv.Itoa(c.NATSPort) }),
 		s("subject-prefix", "prefix of every subject, stream and bucket", str(&c.SubjectPrefix), func() string { return c.SubjectPrefix }),
 		{name: "regions", help: "regions whose copies are discovered with DescribeImages, comma separated", set: list(&c.Regions), list: true, show: func() string { return strings.Join(c.Regions, ",") }},
-		s("ecs-endpoint", "override the ECS endpoint, host[:port], for all regions", str(&c.ECSEndpoint), func() string { return c.ECSEndpoint }),
-		{name: "ecs-insecure", help: "allow plain HTTP to the ECS endpoint (simulator, tests)", set: boolean(&c.ECSInsecure), boolean: true, show: func() string { return strconv.FormatBool(c.ECSInsecure) }},
+		s("ecs-endpoint", "override the ECS endpoint, host[:port] (or http://host[:port] with --ecs-insecure), for all regions", str(&c.ECSEndpoint), func() string { return c.ECSEndpoint }),
+		{name: "ecs-insecure", help: "allow plain HTTP to a loopback ECS endpoint (simulator, tests)", set: boolean(&c.ECSInsecure), boolean: true, show: func() string { return strconv.FormatBool(c.ECSInsecure) }},
+		{name: "ecs-insecure-allow-remote", help: "allow --ecs-insecure to a non-loopback endpoint (signed requests then cross the network in clear)", set: boolean(&c.ECSInsecureAllowRemote), boolean: true, show: func() string { return strconv.FormatBool(c.ECSInsecureAllowRemote) }},
 		s("qps", "API calls per second per region for the whole fleet (CancelCopyImage; DescribeImages separately)", float(&c.QPS), func() string { return fmt.Sprint(c.QPS) }),
 		s("burst", "calls per region the fleet may make at once after a quiet spell", integer(&c.Burst), func() string { return strconv.Itoa(c.Burst) }),
 		{name: "dry-run", help: "plan only, never cancel", set: boolean(&c.DryRun), boolean: true, show: func() string { return strconv.FormatBool(c.DryRun) }},
@@ -123,6 +159,9 @@ func settings(c *app.Config) []setting {
 		s("max-body-size", "largest accepted input event, bytes", integer(&c.MaxBodySize), func() string { return strconv.Itoa(c.MaxBodySize) }),
 		s("claim-ttl", "how long a copy's claim is remembered", duration(&c.ClaimTTL), func() string { return c.ClaimTTL.String() }),
 		s("event-max-age", "how long decisions and results are kept", duration(&c.EventMaxAge), func() string { return c.EventMaxAge.String() }),
+		s("work-max-bytes", "byte cap of each work queue (triggers, inventory, jobs), e.g. 256MiB", byteSize(&c.WorkMaxBytes), func() string { return formatBytes(c.WorkMaxBytes) }),
+		s("event-max-bytes", "byte cap of the events stream (oldest events go first), e.g. 2GiB", byteSize(&c.EventMaxBytes), func() string { return formatBytes(c.EventMaxBytes) }),
+		s("bucket-max-bytes", "byte cap of each KV bucket, e.g. 256MiB", byteSize(&c.BucketMaxBytes), func() string { return formatBytes(c.BucketMaxBytes) }),
 		s("replicas", "JetStream replication factor of streams and buckets (1, 3, 5); not the number of workers", integer(&c.Replicas), func() string { return strconv.Itoa(c.Replicas) }),
 		{name: "update-topology", help: "apply this replica's stream, consumer and bucket settings where NATS holds others (default: refuse to start)", set: boolean(&c.UpdateTopology), boolean: true, show: func() string { return strconv.FormatBool(c.UpdateTopology) }},
 		s("takeover-after", "how soon work held by a dead replica goes to another (the consumers' ack wait)", duration(&c.TakeoverAfter), func() string { return c.TakeoverAfter.String() }),

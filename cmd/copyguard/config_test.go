@@ -139,9 +139,13 @@ nats_port: -1
 		},
 		{
 			name: "bool flags without a value, and from env as 1",
-			env:  map[string]string{"COPYGUARD_ECS_INSECURE": "1"},
+			env:  map[string]string{"COPYGUARD_ECS_INSECURE": "1", "COPYGUARD_ECS_ENDPOINT": "127.0.0.1:8080"},
 			args: []string{"--policy", "p", "--dry-run"},
-			want: func(c *app.Config) { c.PolicyPaths = []string{"p"}; c.DryRun = true; c.ECSInsecure = true },
+			want: func(c *app.Config) {
+				c.PolicyPaths = []string{"p"}
+				c.DryRun = true
+				c.ECSInsecure, c.ECSEndpoint = true, "127.0.0.1:8080"
+			},
 		},
 		{
 			name: "bool flag set false over a true file value",

@@ -122,7 +122,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 			t.Errorf("/readyz check %s: %s", c.Name, c.Error)
 		}
 	}
-	if got := strings.Join(checks, ","); got != "started,nats,jetstream,publish,policies,inventory,cloud" {
+	if got := strings.Join(checks, ","); got != "started,nats,jetstream,publish,descriptors,policies,inventory,cloud" {
 		t.Errorf("/readyz checks %s", got)
 	}
 	if code, _ := get(base + "/nosuch"); code != http.StatusNotFound {

@@ -97,8 +97,11 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 
 	// The parts that fail on configuration alone come first, so a typo
 	// costs no NATS connection.
-	client, err := ecs.New(ecs.Config{Endpoint: cfg.ECSEndpoint, Insecure: cfg.ECSInsecure,
-		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret,
+	if err := cfg.ecsEndpointError(); err != nil {
+		return err
+	}
+	client, err := ecs.New(ecs.Config{Endpoint: cfg.ECSHost(), Insecure: cfg.ECSInsecure,
+		AccessKeyID: cfg.ECSAccessKeyID, AccessKeySecret: cfg.ECSAccessKeySecret, SecurityToken: cfg.ECSSecurityToken,
 		ReadTimeout: cfg.CallTimeout})
 	if err != nil {
 		return err
@@ -131,6 +134,7 @@ func (a *App) start(ctx context.Context, set *policy.Set, reg *prometheus.Regist
 	}
 	topo := bus.DefaultTopology()
 	topo.Replicas, topo.ClaimTTL, topo.EventMaxAge = cfg.Replicas, cfg.ClaimTTL, cfg.EventMaxAge
+	topo.WorkMaxBytes, topo.EventMaxBytes, topo.BucketMaxBytes = cfg.WorkMaxBytes, cfg.EventMaxBytes, cfg.BucketMaxBytes
 	topo.AckWait, topo.Update = cfg.TakeoverAfter, cfg.UpdateTopology
 	var changed []string
 	topo.Logf = func(f string, args ...any) {

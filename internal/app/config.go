@@ -34,13 +34,16 @@ type Config struct {
 	Regions         []string // --regions
 	ECSEndpoint     string   // --ecs-endpoint
 	ECSInsecure     bool     // --ecs-insecure
-	QPS             float64  // --qps
-	Burst           int      // --burst
-	DryRun          bool     // --dry-run
-	HTTPAddr        string   // --http-addr; empty = no HTTP server
-	InstanceID      string   // --instance-id
-	LogFormat       string   // --log-format json|console
-	LogLevel        string   // --log-level
+	// ECSInsecureAllowRemote allows --ecs-insecure to a non-loopback
+	// endpoint.
+	ECSInsecureAllowRemote bool    // --ecs-insecure-allow-remote
+	QPS                    float64 // --qps
+	Burst                  int     // --burst
+	DryRun                 bool    // --dry-run
+	HTTPAddr               string  // --http-addr; empty = no HTTP server
+	InstanceID             string  // --instance-id
+	LogFormat              string  // --log-format json|console
+	LogLevel               string  // --log-level
 
 	TriggerWorkers int           // --trigger-workers
 	JobWorkers     int           // --job-workers
@@ -56,9 +59,11 @@ type Config struct {
 	MaxBodySize      int           // --max-body-size
 	ClaimTTL         time.Duration // --claim-ttl
 	EventMaxAge      time.Duration // --event-max-age
-	Replicas         int           // --replicas (JetStream replication of streams and buckets)
-	UpdateTopology   bool          // --update-topology
-	TakeoverAfter    time.Duration // --takeover-after (the consumers' AckWait)
+	// Byte caps: each work queue, the events stream, each bucket.
+	WorkMaxBytes, EventMaxBytes, BucketMaxBytes int64         // --work-max-bytes, --event-max-bytes, --bucket-max-bytes
+	Replicas                                    int           // --replicas (JetStream replication of streams and buckets)
+	UpdateTopology                              bool          // --update-topology
+	TakeoverAfter                               time.Duration // --takeover-after (the consumers' AckWait)
 
 	NATSConnectTimeout time.Duration // --nats-connect-timeout
 
@@ -67,6 +72,8 @@ type Config struct {
 	// files, ECS RAM role, OIDC). Never read from flags, so a secret does
 	// not end up in a process listing.
 	ECSAccessKeyID, ECSAccessKeySecret string
+	// ECSSecurityToken goes with them for STS credentials (tests only).
+	ECSSecurityToken string
 }
 
 // Defaults returns the configuration copyguard run starts from. The
@@ -88,6 +95,7 @@ func Defaults() Config {
 		CallTimeout: w.CallTimeout, ReconcileEvery: w.ReconcileEvery, RecheckAfter: w.RecheckAfter, ShutdownTimeout: 20 * time.Second,
 		MaxBodySize: w.MaxBodySize, ClaimTTL: t.ClaimTTL, EventMaxAge: t.EventMaxAge, Replicas: t.Replicas,
 		TakeoverAfter: t.AckWait, NATSConnectTimeout: time.Minute,
+		WorkMaxBytes: t.WorkMaxBytes, EventMaxBytes: t.EventMaxBytes, BucketMaxBytes: t.BucketMaxBytes,
 		BreakerThreshold: w.BreakerThreshold, BreakerProbe: w.BreakerProbe,
 	}
 }
@@ -131,6 +139,14 @@ func (c Config) Validate() error {
 		{"breaker-probe-every", c.BreakerProbe}} {
 		if d.v <= 0 {
 			bad(d.flag, "%v: must be > 0", d.v)
+		}
+	}
+	for _, b := range []struct {
+		flag string
+		v    int64
+	}{{"work-max-bytes", c.WorkMaxBytes}, {"event-max-bytes", c.EventMaxBytes}, {"bucket-max-bytes", c.BucketMaxBytes}} {
+		if b.v < 1<<20 {
+			bad(b.flag, "%d: must be at least 1MiB", b.v)
 		}
 	}
 	if c.BreakerThreshold < 1 {

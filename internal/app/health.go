@@ -56,10 +56,11 @@ func (a *App) startHTTP(reg *prometheus.Registry) error {
 	a.HTTPAddr = ln.Addr().String()
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
 		WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout}
+	limited := newLimitListener(ln, httpMaxConns, srv)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
@@ -95,8 +96,8 @@ type Check struct {
 const jetStreamProbeTimeout = 2 * time.Second
 
 // Readiness evaluates every check: started, NATS connected, JetStream
-// answering, publishes succeeding, policies loaded, cloud access in every
-// region.
+// answering, publishes succeeding, file descriptors left, policies
+// loaded, cloud access in every region.
 func (a *App) Readiness(ctx context.Context) Readiness {
 	select {
 	case <-a.ready:
@@ -109,6 +110,7 @@ func (a *App) Readiness(ctx context.Context) Readiness {
 		check("nats", a.natsConnected()),
 		check("jetstream", a.probeJetStream(ctx)),
 		check("publish", a.pub.healthy(time.Now())),
+		check("descriptors", a.descriptors()),
 		check("policies", a.policiesLoaded()),
 		check("inventory", a.inventoryListed()),
 	}

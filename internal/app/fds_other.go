@@ -1,0 +1,5 @@
+//go:build !linux
+
+package app
+
+func countFDs() (int, uint64, error) { return 0, 0, errNoFDCount }
