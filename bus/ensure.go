@@ -111,8 +111,11 @@ func isNotFound(err error) bool {
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	// 10008: "JetStream system temporarily unavailable", while the meta
-	// leader is being elected.
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == 10008 {
+	// leader is being elected; 10005: "no suitable peers for placement,
+	// peer offline", while a starting cluster's nodes are still reporting
+	// in (or a node is lost: then ctx's deadline ends the retries and the
+	// error is reported).
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10008 || apiErr.ErrorCode == 10005) {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||

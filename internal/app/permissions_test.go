@@ -180,7 +180,10 @@ func TestPermissions(t *testing.T) {
 }
 
 func roleOptions(role string) []nats.Option {
-	return []nats.Option{nats.UserInfo(role, rolePasswords[role]), nats.CustomInboxPrefix("_INBOX_" + role), nats.Timeout(2 * time.Second)}
+	return []nats.Option{nats.UserInfo(role, rolePasswords[role]), nats.CustomInboxPrefix("_INBOX_" + role), nats.Timeout(2 * time.Second),
+		// The forged writes are refused on purpose; nats.go would print
+		// each refusal to stderr.
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}
 }
 
 func publishAs(t *testing.T, js jetstream.JetStream, subject, typ, id string, data map[string]any) {
