@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -55,6 +57,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"readme":    cmdReadme,
 			"waitready": cmdWaitReady,
+			"waitbody":  cmdWaitBody,
 		},
 	})
 }
@@ -103,12 +106,38 @@ func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// cmdWaitBody: waitbody URL TEXT... waits up to 20s for the body of URL,
+// whatever its status, to contain every TEXT.
+func cmdWaitBody(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: waitbody URL TEXT...")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var body []byte
+		resp, err := http.Get(args[0])
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil && !slices.ContainsFunc(args[1:], func(s string) bool { return !bytes.Contains(body, []byte(s)) }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s: want %q in the body within 20s; last body (%v):\n%s", args[0], args[1:], err, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // readmeBlock is a fenced block of README.md after a line
-// "<!-- test: NAME -->": commands ("$ copyguard ...", continued with a
-// trailing backslash) each followed by the output the README promises.
+// "<!-- test: NAME -->": commands ("$ copyguard ...", or "$ curl -s URL"
+// for the worker's HTTP endpoints; continued with a trailing backslash)
+// each followed by the output the README promises.
 type readmeStep struct {
 	env     []string // NAME=VALUE before the command
-	args    []string // after "copyguard"
+	curl    bool     // curl -s URL: args is [URL]
+	args    []string // after "copyguard" (or "curl -s")
 	want    []string
 	line    int
 	command string
@@ -155,10 +184,14 @@ func readmeSteps(path, name string) ([]readmeStep, error) {
 			for len(words) > 0 && strings.Contains(words[0], "=") {
 				s.env, words = append(s.env, words[0]), words[1:]
 			}
-			if len(words) == 0 || words[0] != "copyguard" {
-				return nil, fmt.Errorf("%s:%d: not a copyguard command: %s", path, n, cmd)
+			switch {
+			case len(words) == 3 && words[0] == "curl" && words[1] == "-s":
+				s.curl, s.args = true, words[2:]
+			case len(words) > 0 && words[0] == "copyguard":
+				s.args = words[1:]
+			default:
+				return nil, fmt.Errorf("%s:%d: not a copyguard command (nor curl -s URL): %s", path, n, cmd)
 			}
-			s.args = words[1:]
 			steps = append(steps, s)
 		case len(steps) == 0:
 			return nil, fmt.Errorf("%s:%d: output before any command", path, n)
@@ -230,7 +263,9 @@ func normalise(ts *testscript.TestScript, s string) string {
 // environment, and checks that each prints (stdout, then stderr) the
 // lines shown under it, after normalise. "watch" prints concurrent
 // results in the order they were stored, so its lines are compared as a
-// set. The README's simulator address 127.0.0.1:8090 becomes $SIMADDR.
+// set. The README's simulator address 127.0.0.1:8090 becomes $SIMADDR,
+// and the worker's 127.0.0.1:9090 becomes $HTTPADDR. "curl -s URL" is
+// done by the test itself: it prints the body, whatever the status.
 //
 // readme -bg NAME starts the block's commands in the background instead
 // (a simulator, a worker) and stops them when the script ends; their
@@ -244,19 +279,30 @@ func cmdReadme(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	for _, s := range steps {
 		for i, a := range s.args {
-			s.args[i] = strings.ReplaceAll(a, "127.0.0.1:8090", ts.Getenv("SIMADDR"))
+			a = strings.ReplaceAll(a, "127.0.0.1:8090", ts.Getenv("SIMADDR"))
+			s.args[i] = strings.ReplaceAll(a, "127.0.0.1:9090", ts.Getenv("HTTPADDR"))
 		}
 		for _, e := range s.env {
 			k, v, _ := strings.Cut(e, "=")
 			ts.Setenv(k, v)
+		}
+		if bg && s.curl {
+			ts.Fatalf("README.md:%d: readme -bg cannot run %s", s.line, s.command)
 		}
 		if bg {
 			startBackground(ts, s)
 			continue
 		}
 		ts.Logf("README.md:%d: $ %s", s.line, s.command)
-		err := ts.Exec("copyguard", s.args...)
-		got := strings.Split(strings.TrimSuffix(normalise(ts, ts.ReadFile("stdout")+ts.ReadFile("stderr")), "\n"), "\n")
+		var out string
+		var err error
+		if s.curl {
+			out, err = httpGet(s.args[0])
+		} else {
+			err = ts.Exec("copyguard", s.args...)
+			out = ts.ReadFile("stdout") + ts.ReadFile("stderr")
+		}
+		got := strings.Split(strings.TrimSuffix(normalise(ts, out), "\n"), "\n")
 		want := strings.Split(normalise(ts, strings.Join(s.want, "\n")), "\n")
 		if len(s.args) > 0 && s.args[0] == "watch" {
 			slices.Sort(got)
@@ -267,6 +313,20 @@ func cmdReadme(ts *testscript.TestScript, neg bool, args []string) {
 				strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+}
+
+// httpGet is curl -s URL: the body, whatever the status.
+func httpGet(url string) (string, error) {
+	if !strings.Contains(url, "://") {
+		url = "http://" + url
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 // startBackground starts one README command as a process of its own, in
