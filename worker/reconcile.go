@@ -163,7 +163,8 @@ func (i *inventory) list(ctx context.Context, region string) ([]cloud.Copy, erro
 			}
 			return copies, nil
 		}
-		err = fmt.Errorf("list copies in %s: %w", region, err)
+		// The Lister names the operation and the region (cloud/ecs: "list
+		// copies in R: page N: ..."); no second wrap here.
 		var delay time.Duration
 		switch class, _ := cloud.Classify(err); {
 		case ctx.Err() != nil:
