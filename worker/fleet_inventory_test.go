@@ -550,8 +550,8 @@ func TestInventoryReady(t *testing.T) {
 	rs := replicas(t, 2, l, leases)
 	for _, r := range rs {
 		err := r.w.InventoryReady(testCtx, r.clock.Now())
-		if err == nil || !strings.Contains(err.Error(), "cn-hangzhou") {
-			t.Errorf("%s before any listing: %v, want an error naming cn-hangzhou", r.w.inv.cfg.Instance, err)
+		if want := "inventory not ready: never listed completely: cn-hangzhou"; err == nil || err.Error() != want {
+			t.Errorf("%s before any listing: %v, want %q", r.w.inv.cfg.Instance, err, want)
 		}
 	}
 	if err := rs[0].w.Reconcile(testCtx); err != nil {
@@ -569,8 +569,9 @@ func TestInventoryReady(t *testing.T) {
 	}
 	later := rs[0].clock.Now().Add(2*time.Minute + time.Second)
 	for _, r := range rs {
-		if err := r.w.InventoryReady(testCtx, later); err == nil {
-			t.Errorf("%s: ready with a listing older than two rounds", r.w.inv.cfg.Instance)
+		want := "inventory not ready: no complete listing in the last 2m0s: cn-hangzhou"
+		if err := r.w.InventoryReady(testCtx, later); err == nil || err.Error() != want {
+			t.Errorf("%s with a listing older than two rounds: %v, want %q", r.w.inv.cfg.Instance, err, want)
 		}
 	}
 

@@ -229,7 +229,7 @@ func (i *inventory) InventoryReady(ctx context.Context, now time.Time) error {
 	}
 	within := readyWithin(i.cfg.ReconcileEvery)
 	fresh := func(rec listingRecord) bool { return !rec.At.IsZero() && now.Sub(rec.At) <= within }
-	var missing, readErrs []string
+	var never, stale, readErrs []string
 	for _, region := range i.cfg.Regions {
 		rec := i.listings.get(region)
 		if !fresh(rec) && i.cfg.Leases != nil {
@@ -238,14 +238,24 @@ func (i *inventory) InventoryReady(ctx context.Context, now time.Time) error {
 				readErrs = append(readErrs, err.Error())
 			}
 		}
-		if !fresh(rec) {
-			missing = append(missing, region)
+		switch {
+		case rec.At.IsZero():
+			never = append(never, region)
+		case !fresh(rec):
+			stale = append(stale, region)
 		}
 	}
-	if len(missing) == 0 {
+	if len(never)+len(stale) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("inventory not ready: no complete listing within %s of %s", within, strings.Join(missing, ", "))
+	var parts []string
+	if len(never) > 0 {
+		parts = append(parts, "never listed completely: "+strings.Join(never, ", "))
+	}
+	if len(stale) > 0 {
+		parts = append(parts, fmt.Sprintf("no complete listing in the last %s: %s", within, strings.Join(stale, ", ")))
+	}
+	msg := "inventory not ready: " + strings.Join(parts, "; ")
 	if len(readErrs) > 0 {
 		msg += " (" + strings.Join(readErrs, "; ") + ")"
 	}
