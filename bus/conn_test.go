@@ -2,7 +2,6 @@ package bus_test
 
 import (
 	"fmt"
-	"net"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -110,17 +109,29 @@ func TestConnect(t *testing.T) {
 		}
 	})
 	t.Run("retries until the server is up", func(t *testing.T) {
-		dir, port := t.TempDir(), freePort(t)
+		dir, port := t.TempDir(), natstest.FreePorts(t, 1)[0]
+		// The server comes up only after two connects failed: the pod
+		// started before NATS, and Connect must have retried.
+		failed := make(chan struct{}, 8)
 		started := make(chan *server.Server, 1)
 		go func() {
-			time.Sleep(700 * time.Millisecond) // the pod started before NATS
+			<-failed
+			<-failed
 			s, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: dir, Port: port})
 			if err != nil {
 				t.Error(err)
 			}
 			started <- s
 		}()
-		nc, err := bus.Connect(t.Context(), bus.ConnConfig{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), RetryFor: 30 * time.Second})
+		nc, err := bus.Connect(t.Context(), bus.ConnConfig{URL: fmt.Sprintf("nats://127.0.0.1:%d", port), RetryFor: 30 * time.Second,
+			OnEvent: func(ev string, _ error) {
+				if ev == "connect_failed" {
+					select {
+					case failed <- struct{}{}:
+					default:
+					}
+				}
+			}})
 		if s := <-started; s != nil {
 			defer func() { s.Shutdown(); s.WaitForShutdown() }()
 		}
@@ -189,14 +200,4 @@ func TestStartEmbedded(t *testing.T) {
 	if len(logged) == 0 {
 		t.Error("Logf was given nothing")
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

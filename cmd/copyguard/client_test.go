@@ -229,13 +229,24 @@ func TestTriggerWithoutWorker(t *testing.T) {
 // --timeout, and lands once, however many attempts it took.
 func TestTriggerRetriesUntilAStreamAnswers(t *testing.T) {
 	ns := natstest.Start(t)
-	made := make(chan *testBus, 1)
+	type answer struct {
+		out string
+		err error
+	}
+	done := make(chan answer, 1)
 	go func() {
-		time.Sleep(1500 * time.Millisecond)
-		made <- setupBus(t, ns.ClientURL(), "copyguard")
+		out, _, err := cli(t, "trigger", "cost.anomaly", "--nats-url", ns.ClientURL(), "--id", "retried-1", "--timeout", "20s")
+		done <- answer{out, err}
 	}()
-	out, _, err := cli(t, "trigger", "cost.anomaly", "--nats-url", ns.ClientURL(), "--id", "retried-1", "--timeout", "20s")
-	b := <-made
+	// The streams appear only after the server has seen two publish
+	// attempts that no stream answered.
+	natstest.WaitFor(t, "two unanswered publish attempts", 15*time.Second, func() bool {
+		v, err := ns.Varz(nil)
+		return err == nil && v.InMsgs >= 2
+	})
+	b := setupBus(t, ns.ClientURL(), "copyguard")
+	a := <-done
+	out, err := a.out, a.err
 	if err != nil || !strings.Contains(out, "published cost.anomaly id=retried-1") {
 		t.Fatalf("trigger during the outage: %v %q", err, out)
 	}

@@ -293,7 +293,17 @@ func TestFleetLostNodeAndWorker(t *testing.T) {
 	})
 	results := collectResults(t, js, w.Names())
 	natstest.WaitFor(t, "a result for every copy", 30*time.Second, func() bool { return results.count() >= n })
-	time.Sleep(time.Second) // time for a duplicate result to show
+	// Once every job is acked (the work queue is empty and nothing is
+	// delivered unacked), nothing can be redelivered to publish a second
+	// result; until then a duplicate could still come.
+	natstest.WaitFor(t, "every job acked", 30*time.Second, func() bool {
+		s, err := js.Stream(t.Context(), w.Names().JobStream)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(t.Context())
+		return err == nil && info.State.Msgs == 0
+	})
 	if got := results.count(); got != n {
 		t.Errorf("%d results for %d copies", got, n)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,18 +38,7 @@ var runEnv = []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=run-key", "ALIBABA_CLOUD_ACCE
 	"COPYGUARD_NATS_URL=", "COPYGUARD_CONFIG=", "COPYGUARD_HTTP_ADDR=", "COPYGUARD_SUBJECT_PREFIX="}
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(deadAddr(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+func freePort(t *testing.T) int { return natstest.FreePorts(t, 1)[0] }
 
 // alive fails the test at once if the process has exited, instead of
 // letting a waitFor run into its timeout.

@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/copyguard/copyguard/internal/natstest"
+	"github.com/copyguard/copyguard/internal/waitfor"
 )
 
 // TestScripts runs the transcripts in testdata/script with the copyguard
@@ -43,7 +46,7 @@ func TestScripts(t *testing.T) {
 					return err
 				}
 			}
-			ports := freePorts(t, 3)
+			ports := natstest.FreePorts(t, 3)
 			e.Setenv("REPO", repo)
 			e.Setenv("SIMADDR", fmt.Sprintf("127.0.0.1:%d", ports[0]))
 			e.Setenv("NATSPORT", fmt.Sprint(ports[1]))
@@ -62,47 +65,26 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
-}
-
 // cmdWaitReady: waitready URL waits up to 20s for URL to answer 200.
 func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitready URL")
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(args[0])
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
+	var err error
+	if werr := waitfor.Until(context.Background(), args[0]+" ready", 20*time.Second, 100*time.Millisecond, nil, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(args[0]); err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}); werr != nil {
+		for _, f := range []string{"bg-ecssim.log", "bg-run.log"} {
+			if b, err := os.ReadFile(ts.MkAbs(f)); err == nil {
+				ts.Logf("%s:\n%s", f, b)
 			}
 		}
-		if time.Now().After(deadline) {
-			for _, f := range []string{"bg-ecssim.log", "bg-run.log"} {
-				if b, err := os.ReadFile(ts.MkAbs(f)); err == nil {
-					ts.Logf("%s:\n%s", f, b)
-				}
-			}
-			ts.Fatalf("%s not ready after 20s: %v", args[0], err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		ts.Fatalf("%v (last error: %v)", werr, err)
 	}
 }
 
@@ -112,21 +94,18 @@ func cmdWaitBody(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: waitbody URL TEXT...")
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var body []byte
-		resp, err := http.Get(args[0])
-		if err == nil {
-			body, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
+	var body []byte
+	var err error
+	if werr := waitfor.Until(context.Background(), fmt.Sprintf("%q in the body of %s", args[1:], args[0]), 20*time.Second, 100*time.Millisecond, nil, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(args[0]); err != nil {
+			return false
 		}
-		if err == nil && !slices.ContainsFunc(args[1:], func(s string) bool { return !bytes.Contains(body, []byte(s)) }) {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s: want %q in the body within 20s; last body (%v):\n%s", args[0], args[1:], err, body)
-		}
-		time.Sleep(100 * time.Millisecond)
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return err == nil && !slices.ContainsFunc(args[1:], func(s string) bool { return !bytes.Contains(body, []byte(s)) })
+	}); werr != nil {
+		ts.Fatalf("%v; last body (%v):\n%s", werr, err, body)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/copyguard/copyguard/internal/waitfor"
 )
 
 // serveLimited serves a handler behind a limitListener of the given cap
@@ -71,7 +73,10 @@ func TestLimitListenerHoldsTheCap(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 	}
-	time.Sleep(300 * time.Millisecond) // give the server time to take more than it should
+	waitfor.Cond(t, "the cap's worth of connections held", 5*time.Second, func() bool { return peak.Load() >= limit })
+	// Then some time for the server to take more than it should: a
+	// negative can only be watched for, not waited on.
+	time.Sleep(300 * time.Millisecond)
 	if p := peak.Load(); p != limit {
 		t.Errorf("server held %d connections at once, want the cap %d", p, limit)
 	}

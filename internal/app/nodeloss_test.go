@@ -50,8 +50,13 @@ func TestReconcileDuringNodeLoss(t *testing.T) {
 			t.Errorf("%s: %s (%s), want cancelled", id, r.Outcome, r.Reason)
 		}
 	}
-	// Several listings after the last cancel: none brings a copy back.
-	time.Sleep(6 * cfg.ReconcileEvery)
+	// Two complete listings that started after the last cancel: neither
+	// brings a copy back.
+	after := time.Now().Add(2 * cfg.ReconcileEvery)
+	natstest.WaitFor(t, "two listings after the last cancel", 30*time.Second, func() bool {
+		ls := a.Worker.Listings()
+		return len(ls) == 1 && ls[0].LastListed.After(after)
+	})
 	if got := a.Worker.Inventory().Len(); got != 0 {
 		t.Errorf("%d copies in the inventory after every copy was cancelled, want 0", got)
 	}

@@ -3,7 +3,6 @@ package natstest
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +36,7 @@ type Node struct {
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{name: fmt.Sprintf("cg-test-%d", time.Now().UnixNano()%1e6), t: t}
-	ports := freePorts(t, 2*n)
+	ports := FreePorts(t, 2*n)
 	var routes []string
 	for i := range n {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i]))
@@ -141,27 +140,6 @@ func (c *Cluster) Stop() {
 	for i := range c.Nodes {
 		c.StopNode(i)
 	}
-}
-
-// freePorts reserves n loopback ports and releases them for the servers.
-// Another process could take one in between; on a test machine that is
-// rare enough, and the start then fails loudly rather than flaking.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var lns []net.Listener
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
 }
 
 // StreamLeader returns the index of the node that leads stream name, or

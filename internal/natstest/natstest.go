@@ -80,3 +80,24 @@ func StartWith(t testing.TB, edit func(*server.Options)) *Server {
 	t.Cleanup(ts.Stop)
 	return ts
 }
+
+// FreePorts reserves n loopback ports and releases them for the servers.
+// Another process could take one in between; on a test machine that is
+// rare enough, and the start then fails loudly rather than flaking.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var lns []net.Listener
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
