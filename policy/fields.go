@@ -94,11 +94,19 @@ func (d *fieldDecoder) on() []string {
 		d.missing("on", "missing; list the trigger types, or [\"*\"] for all")
 		return nil
 	}
+	return d.stringList(v, "on", "empty; list at least one trigger type, or [\"*\"] for all", "a trigger type",
+		func(s string) string { return checkType(s, true) })
+}
+
+// stringList decodes a scalar or a list of scalars for key: each item is
+// checked (check returns what is wrong, or ""), and every problem is
+// reported at its item; an empty list is reported with empty.
+func (d *fieldDecoder) stringList(v *yaml.Node, key, empty, what string, check func(string) string) []string {
 	items := []*yaml.Node{v}
 	if v.Kind == yaml.SequenceNode {
 		items = v.Content
 		if len(items) == 0 {
-			d.fail(v, "on", "empty; list at least one trigger type, or [\"*\"] for all")
+			d.fail(v, key, "%s", empty)
 			return nil
 		}
 	}
@@ -106,11 +114,11 @@ func (d *fieldDecoder) on() []string {
 	for _, it := range items {
 		it = resolve(it)
 		if it.Kind != yaml.ScalarNode {
-			d.fail(it, "on", "must be a trigger type, not a %s", kindName(it))
+			d.fail(it, key, "must be %s, not a %s", what, kindName(it))
 			continue
 		}
-		if msg := checkType(it.Value, true); msg != "" {
-			d.fail(it, "on", "%s", msg)
+		if msg := check(it.Value); msg != "" {
+			d.fail(it, key, "%s", msg)
 			continue
 		}
 		out = append(out, it.Value)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // maxSourceLen bounds one entry of `sources`; CloudEvents sources are URIs
@@ -69,28 +67,8 @@ func (d *fieldDecoder) sources() []string {
 		}
 		return nil
 	}
-	items := []*yaml.Node{v}
-	if v.Kind == yaml.SequenceNode {
-		items = v.Content
-		if len(items) == 0 {
-			d.fail(v, "sources", "empty; list the trigger sources allowed, or leave sources out to accept every source")
-			return nil
-		}
-	}
-	var out []string
-	for _, it := range items {
-		it = resolve(it)
-		if it.Kind != yaml.ScalarNode {
-			d.fail(it, "sources", "must be a trigger source (a CloudEvents source value), not a %s", kindName(it))
-			continue
-		}
-		if msg := checkSource(it.Value); msg != "" {
-			d.fail(it, "sources", "%s", msg)
-			continue
-		}
-		out = append(out, it.Value)
-	}
-	return out
+	return d.stringList(v, "sources", "empty; list the trigger sources allowed, or leave sources out to accept every source",
+		"a trigger source (a CloudEvents source value)", checkSource)
 }
 
 // checkSource explains what is wrong with one `sources` entry, or
