@@ -166,9 +166,6 @@ func TestDecisionValidateRules(t *testing.T) {
 			if err := d.Validate(); err == nil || err.Error() != tt.want {
 				t.Errorf("Validate = %v, want %q", err, tt.want)
 			}
-			if _, err := NewDecision(d, "s"); err == nil || err.Error() != tt.want {
-				t.Errorf("NewDecision = %v, want %q", err, tt.want)
-			}
 		})
 	}
 }

@@ -1,9 +1,6 @@
 package event
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -173,43 +170,6 @@ func Reject(subject string, body []byte, err error, instance string, at time.Tim
 	return r
 }
 
-// NewResult wraps a valid result in a copyguard.result event. The event
-// id is derived from the trigger and the copy, so a redelivered trigger or
-// a second replica produces the same id (usable as Nats-Msg-Id). The
-// CloudEvents subject is "region/image_id", the copy the result is about.
-func NewResult(r Result, source string) (*Event, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
-	id := "result-" + digest(r.Trigger.Source, r.Trigger.ID, r.Region, r.ImageID)
-	return New(TypeResult, source, id, r.Region+"/"+r.ImageID, r.FinishedAt, r)
-}
-
-// NewDecision wraps a valid decision in a copyguard.decision event whose
-// id is derived from the trigger: one decision per trigger.
-func NewDecision(d Decision, source string) (*Event, error) {
-	if err := d.Validate(); err != nil {
-		return nil, err
-	}
-	id := "decision-" + digest(d.Trigger.Source, d.Trigger.ID)
-	return New(TypeDecision, source, id, "", d.DecidedAt, d)
-}
-
-// NewRejected wraps a valid rejection notice in a copyguard.rejected
-// event whose id is derived from the subject and body, so a redelivered
-// bad message is reported once.
-func NewRejected(r Rejected, source string) (*Event, error) {
-	if err := r.Validate(); err != nil {
-		return nil, err
-	}
-	trunc := ""
-	if r.Truncated {
-		trunc = "truncated"
-	}
-	id := "rejected-" + digest(r.Subject, r.Original, trunc, r.Reason)
-	return New(TypeRejected, source, id, "", r.At, r)
-}
-
 func (t TriggerRef) validate(prefix string) *Error {
 	switch {
 	case t.ID == "":
@@ -240,19 +200,6 @@ func outcomeList() string {
 		names[i] = string(o)
 	}
 	return strings.Join(names, ", ")
-}
-
-// digest is a short, collision-resistant id from its parts; each part is
-// length-prefixed so that ("ab", "c") and ("a", "bc") differ.
-func digest(parts ...string) string {
-	h := sha256.New()
-	var n [8]byte
-	for _, p := range parts {
-		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
-		h.Write(n[:])
-		h.Write([]byte(p))
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // cutUTF8 cuts b to n bytes, less the start of a character the cut would
